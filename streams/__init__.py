@@ -1,0 +1,1 @@
+"""Kafka and Faust: the broker, topics, the product SDK, the gateway loop, the screening worker."""

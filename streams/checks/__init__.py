@@ -1,0 +1,27 @@
+"""Per-result checks on model reasoning: pure functions, no I/O, fast enough per message."""
+
+from streams.checks.arithmetic import evaluate, parse_number
+from streams.checks.exceptions import ArithmeticParseError, ChecksError
+from streams.checks.solution import (
+    Annotation,
+    ParsedSolution,
+    Step,
+    final_answer,
+    normalise_answer,
+    parse_solution,
+)
+from streams.checks.steps import check_steps
+
+__all__ = [
+    "Annotation",
+    "ArithmeticParseError",
+    "ChecksError",
+    "ParsedSolution",
+    "Step",
+    "check_steps",
+    "evaluate",
+    "final_answer",
+    "normalise_answer",
+    "parse_number",
+    "parse_solution",
+]

@@ -1,0 +1,46 @@
+"""Demo traffic: GSM8K questions published as inference requests, with a progress bar."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from tqdm import tqdm
+
+from inference.replay_data import ReplayBook
+from streams.client import VigilClient
+from vigil.settings import VigilSettings
+
+LOCALES = ("en-GB", "en-US", "de-DE", "fr-FR")
+PLANS = ("free", "pro", "enterprise")
+
+
+def publish_gsm8k(
+    settings: VigilSettings, *, count: int, rate: float, samples: int, seed: int, product: str
+) -> int:
+    """Publishes ``count`` requests (0 = until interrupted) at ``rate``/s (0 = unthrottled)."""
+    questions = ReplayBook.load(settings.gsm8k_path).questions()
+    rng = random.Random(seed)
+    sent = 0
+    interval = 1.0 / rate if rate > 0 else 0.0
+    with (
+        VigilClient(settings.kafka_bootstrap, product=product) as client,
+        tqdm(total=count or None, unit="req", desc="publishing") as bar,
+    ):
+        try:
+            next_at = time.monotonic()
+            while count == 0 or sent < count:
+                client.submit(
+                    rng.choice(questions),
+                    samples=samples,
+                    metadata={"locale": rng.choice(LOCALES), "plan": rng.choice(PLANS)},
+                )
+                sent += 1
+                bar.update(1)
+                if interval:
+                    next_at += interval
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+        except KeyboardInterrupt:
+            pass
+        client.flush()
+    return sent

@@ -1,0 +1,15 @@
+"""Errors of the Kafka/Faust side, under the one Vigil root."""
+
+from vigil.exceptions import VigilError
+
+
+class StreamsError(VigilError):
+    """Base for errors raised by ``streams``."""
+
+
+class BrokerError(StreamsError):
+    """The embedded Kafka broker could not be prepared or started."""
+
+
+class PublishError(StreamsError):
+    """A record could not be produced to Kafka."""

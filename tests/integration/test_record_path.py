@@ -1,0 +1,183 @@
+"""The whole record path on the real Kafka, Triton and Redis.
+
+product SDK -> llm.requests -> gateway -> Triton (replay reasoner) -> llm.results -> Faust
+screening -> Redis review queue -> a reviewer decides -> outbox relay -> review.decisions.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterable
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from inference.replay_data import ReplayBook
+from reviewers.queue import ReviewQueue
+from streams import topics
+from streams.checks.steps import check_steps
+from streams.client import VigilClient
+from vigil.contracts import DeadLetter, ReviewDecision, ScreeningOutcome
+from vigil.settings import VigilSettings
+from vigil.supervisor import Supervisor
+
+pytestmark = pytest.mark.integration
+
+
+def _consume_until(
+    settings: VigilSettings, topic: str, want: Iterable[str], timeout_s: float
+) -> dict[str, list[bytes]]:
+    """Reads ``topic`` from the start until every key in ``want`` was seen; key -> values."""
+    wanted = set(want)
+    seen: dict[str, list[bytes]] = {}
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not wanted.issubset(seen):
+            for msg in consumer:
+                if msg.key is not None:
+                    seen.setdefault(msg.key.decode(), []).append(msg.value)
+                if wanted.issubset(seen):
+                    break
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    book = ReplayBook.load(s.gsm8k_path)
+    questions = book.questions()
+    rng = random.Random(7)
+
+    # Expected verdicts come from the same pure checks run offline on the recorded outputs;
+    # include some the checks flag so both paths of the pipeline are exercised.
+    def offline_flagged(q: str) -> bool:
+        return check_steps(book.answer(q, s.replay_variant)[1]).flagged
+
+    flagged_qs = [q for q in questions if offline_flagged(q)]
+    picked = rng.sample(questions, 30) + rng.sample(flagged_qs, 10)
+    expected = {q: offline_flagged(q) for q in picked}
+    with VigilClient(s.kafka_bootstrap, product="it-test") as client:
+        ids = [client.submit(q, metadata={"locale": "en-GB"}) for q in picked]
+        client.flush()
+    expected_verdict = {
+        rid: "queued" if expected[q] else "clean" for rid, q in zip(ids, picked, strict=True)
+    }
+
+    screened = _consume_until(s, topics.SCREENED, ids, timeout_s=180)
+    missing = set(ids) - set(screened)
+    assert not missing, f"{len(missing)} request ids never reached a final state"
+    verdicts = {}
+    for rid in ids:
+        outcomes = {ScreeningOutcome.from_json(v).verdict for v in screened[rid]}
+        assert len(outcomes) == 1, f"{rid} ended in more than one state: {outcomes}"
+        verdicts[rid] = outcomes.pop()
+    assert verdicts == expected_verdict
+    queued = [rid for rid, v in verdicts.items() if v == "queued"]
+    assert len(queued) >= 10
+
+    queue = ReviewQueue.from_url(s.redis_url)
+    for rid in queued:
+        item = queue.get(rid)
+        assert item is not None and queue.state(rid) == "pending"
+        assert item.checks and any(c.flagged for c in item.checks)
+    for rid in verdicts:
+        if verdicts[rid] == "clean":
+            assert queue.get(rid) is None
+
+    # A reviewer corrects one item and approves another (what the console's form calls).
+    a, b = queued[0], queued[-1] if len(queued) > 1 else queued[0]
+    item_a = queue.get(a)
+    assert item_a is not None
+    corrected = queue.decide(
+        ReviewDecision(
+            request_id=a,
+            decision="correct",
+            reviewer="reviewer",
+            corrected_answer="42",
+            first_wrong_step=item_a.first_faulty_step,
+            model_name=item_a.model_name,
+            model_version=item_a.model_version,
+            product=item_a.product,
+            metadata=item_a.metadata,
+        )
+    )
+    decided = {a: corrected.decision_id}
+    if b != a:
+        item_b = queue.get(b)
+        assert item_b is not None
+        approved = queue.decide(
+            ReviewDecision(
+                request_id=b,
+                decision="approve",
+                reviewer="lead",
+                model_name=item_b.model_name,
+                model_version=item_b.model_version,
+            )
+        )
+        decided[b] = approved.decision_id
+
+    on_kafka = _consume_until(s, topics.DECISIONS, decided, timeout_s=60)
+    for rid, decision_id in decided.items():
+        got = [ReviewDecision.from_json(v) for v in on_kafka.get(rid, [])]
+        assert any(d.decision_id == decision_id for d in got), f"decision for {rid} not on Kafka"
+    first = ReviewDecision.from_json(on_kafka[a][0])
+    assert first.decision == "correct" and first.corrected_answer == "42"
+    assert first.product == "it-test" and first.metadata == {"locale": "en-GB"}
+
+
+def test_bad_requests_are_dead_lettered_with_a_reason_and_the_gateway_keeps_going(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    bad_schema_id = f"bad-{uuid.uuid4().hex}"
+    unknown_id = f"unknown-{uuid.uuid4().hex}"
+    oversize_id = f"big-{uuid.uuid4().hex}"
+    producer.send(topics.REQUESTS, b"{not json", key=b"garbage")
+    producer.send(
+        topics.REQUESTS,
+        orjson.dumps({"request_id": bad_schema_id, "prompt": ""}),
+        key=bad_schema_id.encode(),
+    )
+    producer.send(
+        topics.REQUESTS,
+        orjson.dumps({"request_id": oversize_id, "prompt": "x" * (s.max_prompt_chars + 1)}),
+        key=oversize_id.encode(),
+    )
+    producer.send(
+        topics.REQUESTS,
+        orjson.dumps({"request_id": unknown_id, "prompt": "What is the airspeed of a swallow?"}),
+        key=unknown_id.encode(),
+    )
+    good = VigilClient(s.kafka_bootstrap, product="it-test")
+    good_id = good.submit(ReplayBook.load(s.gsm8k_path).questions()[3], wait=True)
+    good.close()
+    producer.flush()
+    producer.close()
+
+    dlq = _consume_until(
+        s, topics.REQUESTS_DLQ, [bad_schema_id, unknown_id, oversize_id, "garbage"], 120
+    )
+    letters = {k: DeadLetter.from_json(v[0]) for k, v in dlq.items()}
+    assert letters["garbage"].reason == "malformed_json"
+    assert letters[bad_schema_id].reason == "invalid_schema"
+    assert "prompt" in (letters[bad_schema_id].error or "")
+    assert letters[oversize_id].reason == "oversize"
+    assert letters[unknown_id].reason == "model_error"
+    assert "no recorded answer" in (letters[unknown_id].error or "")
+    # ...and the good request behind them still went through.
+    assert good_id in _consume_until(s, topics.SCREENED, [good_id], timeout_s=120)

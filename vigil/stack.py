@@ -1,0 +1,109 @@
+"""``vigil up``: the whole local stack in the foreground, each part really ready before the next.
+
+Order: Redis, Kafka (+ topics), Triton, then the gateway, the screening worker, the outbox
+relay and the console. Parts marked not embedded (``VIGIL_EMBEDDED_*=false``) are expected to
+be running already at the configured addresses. Ctrl-C (or a dead child) stops everything.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+
+from vigil.settings import VigilSettings
+from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+
+VIGIL = [sys.executable, "-m", "vigil.cli"]
+SERVICE_ENV = {"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _service(sup: Supervisor, settings: VigilSettings, name: str, command: str) -> ProcessSpec:
+    return ProcessSpec(
+        name=name,
+        argv=[*VIGIL, command],
+        env={**SERVICE_ENV, **settings.as_env()},
+        ready=marker_ready(settings.ready_dir, name, lambda: sup.pid(name)),
+        ready_timeout_s=90.0,
+    )
+
+
+def start_stack(
+    sup: Supervisor,
+    settings: VigilSettings,
+    *,
+    fresh: bool = False,
+    console: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Starts every part in order; raises StackError (with the log tail) if one fails."""
+    from dashboard.server import console_process
+    from inference.server import triton_process
+    from reviewers.redis_server import redis_process, redis_ready
+    from streams.kafka_broker import broker_process
+    from streams.topics import broker_ready, ensure_topics
+
+    if fresh and settings.run_dir.exists():
+        for sub in ("redis", "kafka", "ready"):
+            shutil.rmtree(settings.run_dir / sub, ignore_errors=True)
+    shutil.rmtree(settings.ready_dir, ignore_errors=True)
+
+    if settings.embedded_redis:
+        sup.start(redis_process(settings))
+    elif not redis_ready(settings.redis_url):
+        echo(f"  redis     not reachable at {settings.redis_url}")
+    if settings.embedded_kafka:
+        sup.start(broker_process(settings))
+    elif not broker_ready(settings.kafka_bootstrap):
+        echo(f"  kafka     not reachable at {settings.kafka_bootstrap}")
+    created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+    echo(f"  topics    {'created ' + ', '.join(created) if created else 'all present'}")
+    if settings.embedded_triton:
+        sup.start(triton_process(settings, VIGIL))
+    sup.start(_service(sup, settings, "gateway", "gateway"))
+    sup.start(_service(sup, settings, "worker", "worker"))
+    sup.start(_service(sup, settings, "relay", "relay"))
+    if console:
+        sup.start(console_process(settings))
+
+
+def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) -> int:
+    t0 = time.monotonic()
+    print(f"Vigil: starting the local stack (logs in {settings.logs_dir})", flush=True)
+    with Supervisor(settings.logs_dir) as sup:
+        try:
+            start_stack(sup, settings, fresh=fresh)
+            print(f"\nAll parts ready in {time.monotonic() - t0:.1f}s.")
+            print(f"  console:  http://{settings.console_address}:{settings.console_port}")
+            print("  login:    reviewer / vigil-demo   (lead / vigil-demo)")
+            print(f"  kafka:    {settings.kafka_bootstrap}   redis: {settings.redis_url}")
+            print(
+                f"  triton:   {settings.triton_grpc_url} (gRPC), serving {settings.replay_variant}"
+            )
+            if demo:
+                sup.start(
+                    ProcessSpec(
+                        name="demo",
+                        argv=[*VIGIL, "publish", "--count", "0", "--rate", str(rate)],
+                        env={**SERVICE_ENV, **settings.as_env()},
+                        ready=lambda: True,
+                    )
+                )
+                print(f"  demo:     publishing GSM8K requests at {rate}/s")
+            print("\nCtrl-C stops everything.", flush=True)
+            while True:
+                dead = sup.check_alive()
+                if dead:
+                    print(
+                        f"\n{', '.join(dead)} stopped unexpectedly; see {settings.logs_dir}",
+                        file=sys.stderr,
+                    )
+                    return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("\nStopping...", flush=True)
+            return 0
+        finally:
+            sup.stop_all()
+            print("Stopped: no Vigil process left running.", flush=True)
