@@ -151,6 +151,18 @@ class ReviewItem(_Record):
     tenant: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     hold_for_review: bool = False
+    # The k self-consistency samples beyond ``output``, for side-by-side review.
+    samples: list[str] = Field(default_factory=list)
+    # Output and prompt with personal data masked, for roles that may not see PII.
+    redacted_prompt: str | None = None
+    redacted_output: str | None = None
+    # Why and how it is reviewed: the routing rule that sent it, free tags (check names,
+    # "random-sample", "alert"), the alert that sampled it, and the SLA deadline.
+    route: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    alert_id: str | None = None
+    sla_deadline: datetime | None = None
+    reviews_required: int = Field(default=1, ge=1, le=10)
 
 
 DecisionKind = Literal["approve", "correct"]
