@@ -61,5 +61,7 @@ def triage(result: InferenceResult) -> Triage:
         tenant=result.tenant,
         metadata=result.metadata,
         hold_for_review=result.hold_for_review,
+        samples=result.samples,
+        tags=[c.check for c in checks if c.flagged] or ["hold_for_review"],
     )
     return Triage(outcome, item)
