@@ -1,35 +1,64 @@
 """Vigil review console: ``streamlit run dashboard/app.py`` (``vigil up`` starts it on loopback).
 
-A Streamlit script, run top to bottom on every interaction; the work is in ``views``.
-Settings come from ``VIGIL_*`` environment variables (see vigil/settings.py).
+A Streamlit script, run top to bottom on every interaction: sign-in, the sidebar, then one
+page (queue, item, monitoring, alerts, team). Settings come from ``VIGIL_*`` environment
+variables (vigil/settings.py). Security rules, for every page: model output, prompts and
+check text are hostile and shown with ``st.text``/``st.code``/``st.dataframe`` only; every
+action is checked against the user's role on the server (``actions.py``, ``roles.py``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import views
+from dashboard import (
+    login,
+    nav,
+    page_alerts,
+    page_item,
+    page_monitoring,
+    page_queue,
+    page_team,
+    resources,
+)
 from vigil.exceptions import ConfigError
 
 st.set_page_config(page_title="Vigil review", page_icon="🔎", layout="wide")
 
-settings = views.get_settings()
+settings = resources.get_settings()
 try:
-    users = views.get_users(settings.users_file)
+    users = resources.get_users(settings.users_file)
+    mode = login.auth_mode(settings.console_auth, login.secrets_have_auth())
+    table = resources.get_reliability(settings.console_check_reliability)
 except ConfigError as exc:
     st.error(str(exc))
     st.stop()
 
-user = views.current_user(users)
+nav.follow_url()
+user = login.current_user(users, mode, settings.console_oidc_default_role)
 if user is None:
-    views.render_login(users)
+    login.render_login(users, mode, settings.console_oidc_provider)
     st.stop()
 
-views.render_sidebar(user)
-queue = views.get_queue(settings.redis_url)
-selected = views.open_item()
-if selected is None:
-    st.title("Review queue")
-    views.render_queue(queue)
+page_item.mark_active()
+with st.sidebar:
+    st.text(f"Logged in as {user.name} ({user.role})")
+    page = nav.render_sidebar_nav(user)
+    if st.button("Log out", key="logout"):
+        login.log_out(mode)
+    st.caption("Keys: N claim next · A approve · X reject · B back · Alt+S save correction")
+
+queue = resources.get_queue(settings.redis_url)
+selected = nav.current_item()
+if selected is not None:
+    page_item.render(queue, user, settings, selected, table)
+elif page == "monitoring":
+    store = resources.get_monitor_store(settings.redis_url, settings.monitor_app_id)
+    page_monitoring.render(store, user, settings.console_refresh_s)
+elif page == "alerts":
+    store = resources.get_monitor_store(settings.redis_url, settings.monitor_app_id)
+    page_alerts.render(store, queue, settings.console_refresh_s)
+elif page == "team":
+    page_team.render(queue, user)
 else:
-    views.render_item(queue, selected, user)
+    page_queue.render(queue, user, settings)

@@ -6,6 +6,9 @@ The file format::
     [users.alice]
     role = "reviewer"            # viewer | reviewer | lead | admin
     password = "scrypt$16384$8$1$<salt b64>$<hash b64>"
+    email = "alice@example.com"  # optional: her identity when signing in with OIDC
+
+A user with an ``email`` and no ``password`` can only sign in through OIDC (see login.py).
 """
 
 from __future__ import annotations
@@ -20,13 +23,10 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
+from dashboard.roles import ROLES, Role, allowed
 from vigil.exceptions import ConfigError
-
-Role = Literal["viewer", "reviewer", "lead", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "reviewer", "lead", "admin")
-DECIDING_ROLES: frozenset[Role] = frozenset({"reviewer", "lead", "admin"})
 
 # scrypt cost: N=2^14, r=8, p=1 (16 MiB, tens of ms) is the usual interactive-login setting.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -42,13 +42,14 @@ class User:
 
     @property
     def can_decide(self) -> bool:
-        return self.role in DECIDING_ROLES
+        return allowed(self.role, "decide")
 
 
 @dataclass(frozen=True)
 class _Account:
     user: User
-    password_hash: str
+    password_hash: str  # empty: OIDC only
+    email: str = ""
 
 
 def _b64(raw: bytes) -> str:
@@ -98,6 +99,7 @@ class UserDirectory:
 
     def __init__(self, accounts: dict[str, _Account]) -> None:
         self._accounts = accounts
+        self._by_email = {a.email: a.user for a in accounts.values() if a.email}
 
     @classmethod
     def load(cls, path: Path) -> UserDirectory:
@@ -110,11 +112,16 @@ class UserDirectory:
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}: [users.{name}] must be a table")
             role, password = entry.get("role"), entry.get("password")
+            email = entry.get("email", "")
             if role not in ROLES:
                 raise ConfigError(f"{path}: user {name!r} has role {role!r}; use one of {ROLES}")
-            if not isinstance(password, str) or not password.startswith("scrypt$"):
+            if not isinstance(email, str):
+                raise ConfigError(f"{path}: user {name!r}: email must be a string")
+            if password is None and email:
+                password = ""  # signs in through OIDC only
+            elif not isinstance(password, str) or not password.startswith("scrypt$"):
                 raise ConfigError(f"{path}: user {name!r} needs password = 'scrypt$...' hash")
-            accounts[name] = _Account(User(name, cast(Role, role)), password)
+            accounts[name] = _Account(User(name, cast(Role, role)), password, email.lower())
         return cls(accounts)
 
     def __len__(self) -> int:
@@ -124,10 +131,15 @@ class UserDirectory:
         account = self._accounts.get(name)
         return None if account is None else account.user
 
+    def by_email(self, email: str) -> User | None:
+        """The user an OIDC identity (its verified e-mail) maps to."""
+        return self._by_email.get(email.strip().lower()) if email else None
+
     def authenticate(self, name: str, password: str) -> User | None:
         account = self._accounts.get(name)
-        ok = verify_password(password, account.password_hash if account else _dummy_hash())
-        return account.user if ok and account is not None else None
+        stored = account.password_hash if account and account.password_hash else _dummy_hash()
+        ok = verify_password(password, stored)
+        return account.user if ok and account is not None and account.password_hash else None
 
 
 def main() -> int:

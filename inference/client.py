@@ -1,6 +1,12 @@
-"""The async Triton client the gateway uses: one gRPC channel per process, one stream per request.
+"""The async Triton client the gateway uses: one gRPC channel per process, any model contract.
 
-Decoupled LLM models (vLLM backend, the replay reasoner) only answer ``stream_infer``; with
+One ``tritonclient.grpc.aio`` client serves every call of the process (creating clients per
+call leaks with some grpcio versions). The model's :class:`~inference.adapters.ModelAdapter`
+builds the tensors and reads the responses; this module only moves them and classifies what
+went wrong (:class:`ModelCallError` ``kind``), which is what the retry and circuit-breaker
+policy in ``inference/gateway.py`` acts on.
+
+Decoupled models (vLLM backend, the replay reasoner) only answer ``stream_infer``; with
 PyTriton the final flag arrives on a separate empty response that aio clients never see, so
 completion is "the server half-closed this request's stream", not ``triton_final_response``.
 """
@@ -8,20 +14,44 @@ completion is "the server half-closed this request's stream", not ``triton_final
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import orjson
+import grpc
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from inference.adapters import Chunk, GenerationParams, ModelAdapter
 from inference.exceptions import ModelCallError
 
-# gRPC codes that mean "the server wasn't there": safe to retry, nothing ran.
-_RETRYABLE = {"StatusCode.UNAVAILABLE", "StatusCode.CONNECTION_REFUSED"}
+# The channel reconnects by itself after an outage; gRPC's default backoff grows to 120 s,
+# which would keep a restarted Triton idle for minutes. Cap it at 2 s.
+CHANNEL_ARGS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+_UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE}
+_TIMEOUT_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED}
+# Nothing ran: the server is not there, or is there but (un)loading the model, as a Triton
+# that is stopping or starting says ("... has no available versions", "... is not ready").
+_UNAVAILABLE_TEXT = (
+    "unavailable",
+    "failed to connect",
+    "connection refused",
+    "socket closed",
+    "no available versions",
+    "is not ready",
+)
+# The server has no such model at all: a misrouted request (or a server that is still
+# building its repository). Nothing ran; retried, but it says nothing about the server.
+_NOT_READY_TEXT = ("is not found",)
 
 
 @dataclass(frozen=True)
@@ -30,91 +60,152 @@ class Generation:
     model_name: str
     model_version: str
     latency_ms: float
+    adapter: str = ""
+    output_tokens: int | None = None
+    input_tokens: int | None = None
 
 
-class ReasonerClient:
-    """Calls one decoupled text-generation model over gRPC (vLLM tensor contract)."""
+@dataclass(frozen=True)
+class ModelRoute:
+    """A Triton model and the contract it speaks."""
 
-    def __init__(self, url: str, model_name: str, *, timeout_s: float) -> None:
+    model_name: str
+    adapter: ModelAdapter
+
+
+class TritonClient:
+    """Calls LLMs on one Triton over gRPC, whatever their contract (see ``adapters``)."""
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
         self.url = url
-        self.model_name = model_name
         self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url=url)
+        self._client = grpcclient.InferenceServerClient(url=url, channel_args=CHANNEL_ARGS)
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def ready(self) -> bool:
+    async def model_ready(self, model_name: str) -> bool:
         try:
-            return bool(await self._client.is_model_ready(self.model_name))
-        except InferenceServerException:
+            return bool(await self._client.is_model_ready(model_name))
+        except (InferenceServerException, grpc.RpcError):
             return False
 
-    def _inputs(self, prompt: str, sampling: dict[str, Any]) -> list[grpcclient.InferInput]:
-        text = grpcclient.InferInput("text_input", [1], "BYTES")
-        text.set_data_from_numpy(np.array([prompt.encode("utf-8")], dtype=np.object_))
-        params = grpcclient.InferInput("sampling_parameters", [1], "BYTES")
-        params.set_data_from_numpy(np.array([orjson.dumps(sampling)], dtype=np.object_))
-        exclude = grpcclient.InferInput("exclude_input_in_output", [1], "BOOL")
-        exclude.set_data_from_numpy(np.array([True], dtype=bool))
-        return [text, params, exclude]
-
-    async def generate(self, prompt: str, sampling: dict[str, Any], request_id: str) -> Generation:
-        """One completion. Raises :class:`ModelCallError` (``retryable`` for transport errors)."""
+    async def generate(
+        self, route: ModelRoute, prompt: str, params: GenerationParams, request_id: str
+    ) -> Generation:
+        """One completion. Raises :class:`ModelCallError` with its ``kind``."""
+        adapter = route.adapter
         request = {
-            "model_name": self.model_name,
-            "inputs": self._inputs(prompt, sampling),
-            "outputs": [grpcclient.InferRequestedOutput("text_output")],
+            "model_name": route.model_name,
+            "inputs": adapter.inputs(prompt, params),
+            "outputs": adapter.outputs(),
             "request_id": request_id,
         }
+        t0 = time.perf_counter()
+        try:
+            if adapter.decoupled:
+                chunks, version = await self._stream(request, adapter)
+            else:
+                chunks, version = await self._unary(request, adapter)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise classify(exc, route.model_name) from exc
+        outputs = [c.output_tokens for c in chunks if c.output_tokens is not None]
+        inputs = [c.input_tokens for c in chunks if c.input_tokens is not None]
+        return Generation(
+            text="".join(c.text for c in chunks),
+            model_name=route.model_name,
+            model_version=version,
+            latency_ms=(time.perf_counter() - t0) * 1000.0,
+            adapter=adapter.name,
+            output_tokens=sum(outputs) if outputs else None,
+            input_tokens=max(inputs) if inputs else None,
+        )
 
+    async def _stream(
+        self, request: dict[str, Any], adapter: ModelAdapter
+    ) -> tuple[list[Chunk], str]:
         async def one_request() -> AsyncIterator[dict[str, Any]]:
             yield request
 
-        t0 = time.perf_counter()
-        parts: list[str] = []
+        chunks: list[Chunk] = []
         version = ""
-        try:
-            responses = self._client.stream_infer(
-                inputs_iterator=one_request(), stream_timeout=self.timeout_s
-            )
-            async for result, error in responses:
-                if error is not None:
-                    raise error
-                if result is None:
-                    continue
-                out = result.as_numpy("text_output")
-                if out is not None:
-                    parts.extend(
-                        v.decode("utf-8") if isinstance(v, bytes) else str(v)
-                        for v in out.reshape(-1)
-                    )
-                version = result.get_response().model_version or version
-        except InferenceServerException as exc:
-            status = str(exc.status() or "")
-            raise ModelCallError(
-                f"triton {self.model_name}: {_last_line(exc.message() or str(exc))}",
-                retryable=status in _RETRYABLE or _looks_unavailable(exc),
-                code=status or None,
-            ) from exc
-        except asyncio.CancelledError:
-            raise
-        except (OSError, ConnectionError) as exc:
-            raise ModelCallError(f"triton unreachable: {exc}", retryable=True) from exc
-        return Generation(
-            text="".join(parts),
-            model_name=self.model_name,
-            model_version=version,
-            latency_ms=(time.perf_counter() - t0) * 1000.0,
+        responses = self._client.stream_infer(
+            inputs_iterator=one_request(), stream_timeout=self.timeout_s
         )
+        async for result, error in responses:
+            if error is not None:
+                raise error
+            if result is None:
+                continue
+            chunks.append(adapter.read(result))
+            version = result.get_response().model_version or version
+        return chunks, version
+
+    async def _unary(
+        self, request: dict[str, Any], adapter: ModelAdapter
+    ) -> tuple[list[Chunk], str]:
+        result = await self._client.infer(
+            request["model_name"],
+            request["inputs"],
+            outputs=request["outputs"],
+            request_id=request["request_id"],
+            client_timeout=self.timeout_s,
+        )
+        return [adapter.read(result)], result.get_response().model_version
+
+
+def classify(exc: BaseException, model_name: str) -> ModelCallError:
+    """What a failed call means for the gateway: unavailable, timeout, or a model error."""
+    if isinstance(exc, ModelCallError):
+        return exc
+    if isinstance(exc, grpc.aio.AioRpcError):
+        code = exc.code()
+        text = exc.details() or str(code)
+        if code in _TIMEOUT_CODES:
+            kind = "timeout"
+        elif code in _UNAVAILABLE_CODES or _looks(text, _UNAVAILABLE_TEXT):
+            kind = "unavailable"
+        elif _looks(text, _NOT_READY_TEXT):
+            kind = "not_ready"
+        else:
+            kind = "model"
+        return ModelCallError(f"triton {model_name}: {_last_line(text)}", kind=kind, code=str(code))
+    if isinstance(exc, InferenceServerException):
+        status = str(exc.status() or "")
+        text = exc.message() or str(exc)
+        if "DEADLINE_EXCEEDED" in status or "deadline exceeded" in text.lower():
+            kind = "timeout"
+        elif "UNAVAILABLE" in status or _looks(text, _UNAVAILABLE_TEXT):
+            kind = "unavailable"
+        elif _looks(text, _NOT_READY_TEXT):
+            kind = "not_ready"
+        else:
+            kind = "model"
+        return ModelCallError(
+            f"triton {model_name}: {_last_line(text)}", kind=kind, code=status or None
+        )
+    if isinstance(exc, TimeoutError):
+        return ModelCallError(f"triton {model_name}: deadline exceeded", kind="timeout")
+    if isinstance(exc, OSError | ConnectionError):
+        return ModelCallError(f"triton unreachable: {exc}", kind="unavailable")
+    return ModelCallError(f"triton {model_name}: {type(exc).__name__}: {exc}", kind="model")
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: \S")
 
 
 def _last_line(message: str) -> str:
-    """PyTriton returns the model's whole traceback; the reason is its last line."""
+    """PyTriton returns the model's whole traceback; the reason is its last exception line."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    raised = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+    if raised:
+        return raised[-1]
     return lines[-1] if lines else message
 
 
-def _looks_unavailable(exc: InferenceServerException) -> bool:
-    text = str(exc).lower()
-    return "unavailable" in text or "failed to connect" in text or "connection refused" in text
+def _looks(text: str, markers: tuple[str, ...]) -> bool:
+    # Only the reason line: a model's traceback may mention anything.
+    low = _last_line(text).lower()
+    return any(marker in low for marker in markers)

@@ -12,6 +12,7 @@ from inference.exceptions import ReplayDataError, UnknownQuestion
 from vigil.settings import VARIANTS
 
 _SPACES = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
 
 
 def normalise_prompt(prompt: str) -> str:
@@ -26,11 +27,54 @@ class Recorded:
     solutions: dict[str, tuple[str, bool]]
 
 
-class ReplayBook:
-    """All recorded solutions, loaded once; lookups are O(1) by normalised question."""
+# A prompt that differs from a recorded question in at most this many words (and this share
+# of them) is the same question with other names or pronouns: a counterfactual probe.
+_NEAR_MAX_WORDS = 4
+_NEAR_MAX_SHARE = 0.15
 
-    def __init__(self, rows: dict[str, Recorded]) -> None:
+
+class ReplayBook:
+    """All recorded solutions, loaded once; lookups are O(1) by normalised question.
+
+    A prompt that is a recorded question with a few words swapped (a counterfactual probe
+    that changes names, pronouns or nationalities) is answered like that question, from
+    ``counterfactual_variant`` when set: a replay model that treats the altered prompt
+    differently, so the probe path can be exercised for real.
+    """
+
+    def __init__(
+        self, rows: dict[str, Recorded], counterfactual_variant: str | None = None
+    ) -> None:
         self._rows = rows
+        self.counterfactual_variant = counterfactual_variant
+        self._by_length: dict[int, list[tuple[list[str], Recorded]]] = {}
+        for key, rec in rows.items():
+            words = key.split(" ")
+            self._by_length.setdefault(len(words), []).append((words, rec))
+
+    def with_counterfactual_variant(self, variant: str | None) -> ReplayBook:
+        return ReplayBook(self._rows, variant)
+
+    def _near(self, normalised: str) -> Recorded | None:
+        """The recorded question this prompt is a word-swapped variant of, if exactly one."""
+        words = normalised.split(" ")
+        budget = min(_NEAR_MAX_WORDS, int(len(words) * _NEAR_MAX_SHARE))
+        found: Recorded | None = None
+        for candidate, rec in self._by_length.get(len(words), []):
+            diff = 0
+            for a, b in zip(words, candidate, strict=True):
+                if a != b:
+                    # Other numbers make another question, not a counterfactual of this one.
+                    if _DIGIT.search(a) or _DIGIT.search(b):
+                        diff = budget + 1
+                    diff += 1
+                    if diff > budget:
+                        break
+            if 0 < diff <= budget:
+                if found is not None:
+                    return None  # ambiguous: don't guess
+                found = rec
+        return found
 
     @classmethod
     def load(cls, path: Path) -> ReplayBook:
@@ -72,9 +116,13 @@ class ReplayBook:
         A seed picks another recorded variant (seed 0 or none: the served one), so k
         self-consistency samples with different seeds give up to four distinct real outputs.
         """
-        rec = self._rows.get(normalise_prompt(prompt))
+        key = normalise_prompt(prompt)
+        rec = self._rows.get(key)
         if rec is None:
-            raise UnknownQuestion("the replay reasoner has no recorded answer for this prompt")
+            rec = self._near(key)
+            if rec is None:
+                raise UnknownQuestion("the replay reasoner has no recorded answer for this prompt")
+            variant = self.counterfactual_variant or variant
         order = [variant, *(v for v in VARIANTS if v != variant)]
         order = [v for v in order if v in rec.solutions]
         chosen = order[(seed or 0) % len(order)]

@@ -1,13 +1,28 @@
-"""The replay reasoner: a Triton model that answers GSM8K questions with recorded real outputs.
+"""The replay reasoner: Triton models that answer GSM8K questions with recorded real outputs.
 
-It speaks the tensor contract of Triton's vLLM backend, so the gateway already talks to it as
-to a live LLM: decoupled (one gRPC stream per request), ``text_input`` (+ optional JSON
-``sampling_parameters``, ``exclude_input_in_output``, ``stream``) -> ``text_output``, with
-the prompt echoed unless ``exclude_input_in_output`` is true, as vLLM does.
+Two tensor contracts over the same recorded book, so both gateway adapters meet a real
+tritonserver:
+
+* :func:`make_infer_func` speaks Triton's **vLLM backend** contract: decoupled (one gRPC stream
+  per request, ``max_batch_size`` 0), ``text_input`` (+ optional JSON ``sampling_parameters``,
+  ``exclude_input_in_output``, ``stream``, ``return_num_input_tokens``,
+  ``return_num_output_tokens``) -> ``text_output`` (+ ``num_input_tokens`` /
+  ``num_output_tokens`` when asked, per response, as vLLM sends them). The prompt is echoed
+  unless ``exclude_input_in_output`` is true, as vLLM does.
+* :func:`make_trtllm_infer_func` speaks the **TensorRT-LLM ensemble** contract: batched
+  (``max_batch_size`` > 0, requests shaped ``[1, 1]``, dynamic batching merges them),
+  ``text_input`` + ``max_tokens`` INT32 + typed sampling tensors (``temperature``, ``top_p``,
+  ``top_k``, ``seed``, ``stream``, ``exclude_input_in_output``) -> ``text_output``. The
+  ensemble has no token-count output, so neither has this one.
+
+Token counts come from a word/punctuation tokenizer (:func:`count_tokens`): the replay has no
+real tokenizer, but the numbers are real counts of what it sends and follow the contract.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +36,25 @@ from vigil.settings import VARIANTS
 # Triton model versions stand for the recorded variants: serving 6B after 175B is a real
 # model-version change that the results carry and drift checks must catch.
 VARIANT_VERSIONS: dict[str, int] = {v: i + 1 for i, v in enumerate(VARIANTS)}
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """The replay's tokenizer: words, numbers and single punctuation marks."""
+    return len(_TOKEN.findall(text))
+
+
+def truncate_tokens(text: str, max_tokens: int) -> str:
+    """Cut ``text`` after ``max_tokens`` tokens, as a length-limited generation stops."""
+    if max_tokens <= 0:
+        return ""
+    end = 0
+    for i, match in enumerate(_TOKEN.finditer(text)):
+        if i == max_tokens:
+            return text[:end]
+        end = match.end()
+    return text
 
 
 def _scalar(request: Any, name: str) -> Any | None:
@@ -57,8 +91,16 @@ def _chunks(text: str, n: int) -> list[str]:
     return ["".join(lines[i : i + size]) for i in range(0, len(lines), size)]
 
 
-def make_infer_func(book: ReplayBook, variant: str) -> Any:
-    """The PyTriton inference callable (a generator: the model is decoupled)."""
+def _int_or_none(value: Any) -> int | None:
+    # vLLM's sample client sends numbers as strings ({"max_tokens": "100"}); accept both.
+    return None if value is None else int(float(value))
+
+
+def make_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> Any:
+    """The PyTriton callable of the vLLM-shaped model (a generator: the model is decoupled).
+
+    ``delay_s`` simulates generation time per request (0 in the default stack).
+    """
     if variant not in VARIANT_VERSIONS:
         raise InferenceError(f"unknown replay variant {variant!r}; choose one of {VARIANTS}")
 
@@ -70,15 +112,86 @@ def make_infer_func(book: ReplayBook, variant: str) -> Any:
             if not prompt.strip():
                 raise InferenceError("text_input is empty")
             params = _sampling(request)
-            seed = params.get("seed")
-            _, solution = book.answer(prompt, variant, int(seed) if seed is not None else None)
+            seed = _int_or_none(params.get("seed"))
+            max_tokens = _int_or_none(params.get("max_tokens"))
+            _, solution = book.answer(prompt, variant, seed)
+            if max_tokens is not None:
+                solution = truncate_tokens(solution, max_tokens)
             exclude = bool(_scalar(request, "exclude_input_in_output") or False)
             stream = bool(_scalar(request, "stream") or False)
             if stream and not exclude:
                 # vLLM refuses this combination too: streamed deltas can't echo the prompt.
                 raise InferenceError("streaming requires exclude_input_in_output=true")
+            want_in = bool(_scalar(request, "return_num_input_tokens") or False)
+            want_out = bool(_scalar(request, "return_num_output_tokens") or False)
+            if delay_s:
+                time.sleep(delay_s)
             text = solution if exclude else prompt + solution
             for delta in _chunks(text, 3 if stream else 1):
-                yield [{"text_output": np.array([delta.encode("utf-8")], dtype=np.object_)}]
+                response = {"text_output": np.array([delta.encode("utf-8")], dtype=np.object_)}
+                if want_in:
+                    response["num_input_tokens"] = np.array([count_tokens(prompt)], np.uint32)
+                if want_out:
+                    # Per response, the tokens generated since the previous one (vLLM's rule);
+                    # an echoed prompt is not generated output.
+                    generated = delta[len(prompt) :] if not exclude else delta
+                    response["num_output_tokens"] = np.array([count_tokens(generated)], np.uint32)
+                yield [response]
+
+    return infer
+
+
+def _column(request: Any, name: str, rows: int) -> list[Any] | None:
+    """One value per batch row of an optional ``[batch, 1]`` tensor (None when absent)."""
+    if name not in request.data:
+        return None
+    arr = np.asarray(request[name]).reshape(rows, -1)
+    return [row[0] if row.size else None for row in arr]
+
+
+def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> Any:
+    """The PyTriton callable of the TensorRT-LLM-ensemble-shaped model (batched, not decoupled).
+
+    With dynamic batching Triton hands over several client requests per call; one call costs
+    one round trip between tritonserver and this process however many requests it carries,
+    which is where the batching gain comes from. ``delay_s`` is paid once per call, as a
+    batched forward pass would be.
+
+    Limitation (PyTriton's, not the contract's): an error is reported per call, so an unknown
+    question fails every request that shared its dynamic batch; TensorRT-LLM fails only that
+    request.
+    """
+    if variant not in VARIANT_VERSIONS:
+        raise InferenceError(f"unknown replay variant {variant!r}; choose one of {VARIANTS}")
+
+    def infer(requests: list[Any]) -> list[dict[str, np.ndarray]]:
+        if delay_s:
+            time.sleep(delay_s)
+        responses = []
+        for request in requests:
+            prompts = np.asarray(request["text_input"]).reshape(-1)
+            rows = len(prompts)
+            max_tokens = _column(request, "max_tokens", rows)
+            if max_tokens is None:
+                raise InferenceError("max_tokens is required (TensorRT-LLM ensemble contract)")
+            seeds = _column(request, "seed", rows) or [None] * rows
+            excludes = _column(request, "exclude_input_in_output", rows) or [False] * rows
+            streams = _column(request, "stream", rows) or [False] * rows
+            out = []
+            for i in range(rows):
+                if bool(streams[i]):
+                    raise InferenceError(
+                        "stream=true needs a decoupled deployment; this model is not decoupled"
+                    )
+                prompt = _text(prompts[i])
+                if not prompt.strip():
+                    raise InferenceError("text_input is empty")
+                seed = None if seeds[i] is None else int(seeds[i])
+                _, solution = book.answer(prompt, variant, seed)
+                solution = truncate_tokens(solution, int(max_tokens[i]))
+                text = solution if bool(excludes[i]) else prompt + solution
+                out.append([text.encode("utf-8")])
+            responses.append({"text_output": np.array(out, dtype=np.object_)})
+        return responses
 
     return infer

@@ -40,3 +40,43 @@ class InvalidDecision(ReviewError):
         self.request_id = request_id
         # The decision already recorded for the item, when that is why this one was refused.
         self.existing = existing
+
+
+class StaleClaim(InvalidDecision):
+    """A decision or heartbeat under a claim that is not live (expired, released, another
+    reviewer's, or superseded by an escalation)."""
+
+
+class ClaimRefused(ReviewError):
+    """The reviewer may not claim the item now; ``reason`` says why (machine-readable)."""
+
+    def __init__(self, message: str, *, request_id: str | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.reason = reason
+
+
+class RebuildError(ReviewError):
+    """The review state could not be rebuilt from the events (e.g. the target is not empty)."""
+
+
+class QueueUnavailable(ReviewError):
+    """The queue's Redis could not be reached or did not answer in time (or is still loading
+    its data after a restart). Transient: callers retry with backoff rather than give up."""
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a queue call worth retrying, for callers that must not import redis."""
+    import redis.exceptions
+
+    # BusyLoadingError (AOF still loading) is a ConnectionError subclass.
+    return (QueueUnavailable, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def queue_errors() -> tuple[type[BaseException], ...]:
+    """Every error a queue or monitor-store call can raise for reasons outside the caller
+    (the review domain's own, any Redis error), for callers that must not import redis (the
+    console shows them instead of a traceback)."""
+    import redis.exceptions
+
+    return (ReviewError, redis.exceptions.RedisError)

@@ -1,287 +1,242 @@
-"""The review queue in Redis: flagged items, reviewers' decisions, and the decisions' outbox.
+"""The review queue: flagged items in Redis, and everything reviewers do with them.
 
-Key layout (``P`` is the prefix, ``vigil`` by default):
+``ReviewQueue`` is the one entry point; each concern lives in its own module and is mixed in:
+claims (``claims.py``), decisions (``decisions.py``), SLA clock (``sla.py``), hold-and-release
+(``hold.py``), audit trail (``audit.py``), privacy (``privacy.py``), outbox (``outbox.py``).
+Key layout: ``keys.py``; the atomic steps: ``lua/``.
 
-- ``P:item:<request_id>``  hash: ``item`` (ReviewItem JSON), ``state`` (pending|decided),
-  ``member`` (its member in the pending set), ``decision`` (ReviewDecision JSON, once decided).
-  Never deleted, so it doubles as the idempotency record for re-delivered items.
-- ``P:pending``  sorted set of the pending items, read in ascending order. The score is
-  ``-risk_score`` (riskiest first); the member is ``<enqueued_at µs, 20 digits>:<request_id>``
-  so that items with the same score come out oldest first (Redis orders equal scores by
-  member, byte-wise).
-- ``P:audit:<request_id>``  list of JSON audit entries, oldest first.
-- ``P:outbox``  stream of events still to publish to Kafka (fields ``topic``, ``key``,
-  ``value``, ``dedupe``), read by the relay through the consumer group ``relay``.
-
-Decisions go to Kafka through the outbox rather than from the dashboard directly: the
-decision and its event are written by one Lua script, so neither exists without the other,
-and the relay publishes at least once (consumers dedupe on ``dedupe`` = ``decision_id``).
+Items enter idempotently by ``request_id``. The queue is ordered by priority: the SLA
+deadline made earlier by ``risk_score * risk_weight_s`` (lower first; ties oldest first), so
+urgent and risky items come first and a low-risk item still rises as its deadline nears.
+Every state change is one Lua script that also appends its event to the audit trail and
+the outbox (published to Kafka by the relay), so no change exists without its event.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
 from typing import Any, cast
 
 import orjson
 import redis
 
-from reviewers import lua
+from reviewers.audit import AuditMixin
+from reviewers.base import QueueBase, reply_text
+from reviewers.claims import ClaimsMixin
+from reviewers.decisions import DecisionsMixin
 from reviewers.exceptions import InvalidDecision, ItemNotFound
-from vigil.contracts import ReviewDecision, ReviewItem
+from reviewers.hold import HoldMixin, fallback_draft
+from reviewers.keys import member, request_id_of, subject_hash, text
+from reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
+from reviewers.policy import ReviewPolicy, flagged_checks
+from reviewers.privacy import PrivacyMixin
+from reviewers.sla import SlaMixin
+from vigil.contracts import ReviewItem, ReviewState
 
-DECISIONS_TOPIC = "review.decisions"
-RELAY_GROUP = "relay"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+__all__ = ["DECISIONS_TOPIC", "OutboxEntry", "ReviewQueue"]
 
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One event waiting in the outbox; ack it once Kafka has acknowledged the send."""
-
-    entry_id: str
-    topic: str
-    key: str
-    value: bytes
-    dedupe: str
-
-
-def _text(raw: bytes | str) -> str:
-    # Works with clients made with or without ``decode_responses``.
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def _bytes(raw: bytes | str) -> bytes:
-    return raw if isinstance(raw, bytes) else raw.encode()
-
-
-def _member(item: ReviewItem) -> str:
-    enqueued = item.enqueued_at
-    if enqueued.tzinfo is None:  # the contract says UTC; treat a naive time as UTC
-        enqueued = enqueued.replace(tzinfo=UTC)
-    micros = max(0, (enqueued - _EPOCH) // _MICROSECOND)
-    # Fixed width so that byte order is time order.
-    return f"{micros:020d}:{item.request_id}"
+# Items per enqueue script call: large enough to amortise the round trip, small enough that
+# one call never blocks Redis for long.
+ENQUEUE_BATCH = 100
+_STATE_FIELDS = (
+    "state",
+    "tier",
+    "version",
+    "required",
+    "done",
+    "deadline_ms",
+    "score",
+    "released",
+    "assigned",
+    "breaches",
+)
 
 
-def _request_id(member: bytes | str) -> str:
-    return _text(member).split(":", 1)[1]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-class ReviewQueue:
-    """Review items and decisions in Redis; safe to share between threads (as the client is)."""
-
-    def __init__(self, client: redis.Redis, prefix: str = "vigil") -> None:
-        self.client = client
-        self.prefix = prefix
-        self.pending_key = f"{prefix}:pending"
-        self.outbox_key = f"{prefix}:outbox"
-        # register_script sends EVALSHA and loads the script on NOSCRIPT (e.g. after a
-        # Redis restart), so each call stays one round trip in the normal case.
-        self._enqueue = client.register_script(lua.ENQUEUE)
-        self._decide = client.register_script(lua.DECIDE)
-        self._group_ready = False
+class ReviewQueue(
+    ClaimsMixin,
+    DecisionsMixin,
+    SlaMixin,
+    HoldMixin,
+    AuditMixin,
+    PrivacyMixin,
+    OutboxMixin,
+    QueueBase,
+):
+    """Review items, claims and decisions in Redis; safe to share between threads."""
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "vigil") -> ReviewQueue:
+    def from_url(
+        cls, url: str, prefix: str = "vigil", policy: ReviewPolicy | None = None
+    ) -> ReviewQueue:
         # A socket timeout so that a hung server surfaces as an error instead of a frozen
         # page; it must stay above ``block_ms`` of ``outbox_read``.
         client = redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
-        return cls(client, prefix)
-
-    def _item_key(self, request_id: str) -> str:
-        return f"{self.prefix}:item:{request_id}"
-
-    def _audit_key(self, request_id: str) -> str:
-        return f"{self.prefix}:audit:{request_id}"
+        return cls(client, prefix, policy)
 
     # --- items -------------------------------------------------------------------------
 
+    def _enqueue_args(self, item: ReviewItem) -> list[Any]:
+        plan = self.policy.plan(item)
+        views = self.policy.views(item)
+        checks = flagged_checks(item)
+        subject = self.policy.subject_of(item)
+        hashed = subject_hash(subject) if subject else ""
+        fallback = fallback_draft(item, plan) if item.hold_for_review else None
+        fallback_json = orjson.dumps(fallback) if fallback is not None else b""
+        item_member = member(item)
+        rid = item.request_id
+        # The ``queued`` event less "at" (the script adds the server time): a JSON object
+        # body without its opening brace.
+        lean_event = orjson.dumps(
+            {
+                "schema_version": 1,
+                "event_id": f"{rid}:1",
+                "request_id": rid,
+                "seq": 1,
+                "type": "queued",
+                "actor": "system:queue",
+                "state": {
+                    "state": "pending",
+                    "tier": "reviewer",
+                    "released": "",
+                    "assigned": plan.assigned,
+                    "version": 1,
+                    "required": plan.required,
+                    "done": 0,
+                    "deadline_ms": plan.deadline_ms,
+                    "score": plan.deadline_ms - plan.bonus_ms,
+                    "breaches": 0,
+                },
+            }
+        )[1:]
+        queue_fields = orjson.dumps(
+            {
+                "member": item_member,
+                "risk": item.risk_score,
+                "bonus_ms": plan.bonus_ms,
+                "sla_ms": plan.sla_ms,
+                "retention_ms": plan.retention_ms,
+                "hold": item.hold_for_review,
+                "subject": hashed,
+                "checks": checks,
+                "views": views,
+                "fallback": fallback,
+            }
+        )
+        return [
+            rid,
+            item.model_dump_json(),
+            item_member,
+            repr(item.risk_score),
+            plan.bonus_ms,
+            plan.sla_ms,
+            plan.retention_ms,
+            plan.deadline_ms,
+            plan.required,
+            "1" if item.hold_for_review else "0",
+            plan.assigned,
+            orjson.dumps(views),
+            orjson.dumps(checks),
+            hashed,
+            fallback_json,
+            queue_fields,
+            lean_event,
+        ]
+
     def enqueue(self, item: ReviewItem) -> bool:
         """Store a flagged item; False (and no change) when its request id is already known."""
-        member = _member(item)
-        audit = orjson.dumps({"at": _now(), "action": "enqueued", "risk_score": item.risk_score})
-        created = self._enqueue(
-            keys=[
-                self._item_key(item.request_id),
-                self.pending_key,
-                self._audit_key(item.request_id),
-            ],
-            args=[item.to_json(), member, repr(-item.risk_score), audit],
-        )
-        return bool(created)
+        return self.enqueue_many([item])[0]
 
-    def pending(self, offset: int = 0, limit: int = 50) -> list[ReviewItem]:
-        """One page of pending items, riskiest first, then oldest first."""
+    def enqueue_many(self, items: Iterable[ReviewItem]) -> list[bool]:
+        """Store many items, ``ENQUEUE_BATCH`` per round trip; one bool per item, in order."""
+        batch: list[ReviewItem] = []
+        out: list[bool] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == ENQUEUE_BATCH:
+                out += self._enqueue_batch(batch)
+                batch = []
+        if batch:
+            out += self._enqueue_batch(batch)
+        return out
+
+    def _enqueue_batch(self, batch: list[ReviewItem]) -> list[bool]:
+        # A batch that repeats a request id stores it once (the script checks each in turn).
+        args: list[Any] = [len(batch)]
+        for item in batch:
+            args += self._enqueue_args(item)
+        return [bool(created) for created in self._run("enqueue", args)]
+
+    def assign(self, request_id: str, reviewer: str | None, *, actor: str = "system") -> None:
+        """Assign a pending item to one reviewer (None: back to the open queue)."""
+        reply = self._run("assign", [request_id, reviewer or "", actor])
+        status = reply_text(reply, 0)
+        if status == "missing":
+            raise ItemNotFound(
+                f"cannot assign {request_id!r}: no review item with that request id",
+                request_id=request_id,
+            )
+        if status != "ok":
+            raise InvalidDecision(
+                f"cannot assign {request_id!r}: it is settled already", request_id=request_id
+            )
+
+    def review_state(self, request_id: str) -> ReviewState | None:
+        raw = self.client.hmget(self.keys.item(request_id), list(_STATE_FIELDS))
+        if raw[0] is None:
+            return None
+        fields = {
+            k: text(v) if v is not None else "" for k, v in zip(_STATE_FIELDS, raw, strict=True)
+        }
+        return ReviewState.model_validate(fields)
+
+    # --- listing: the queue and its views, one page at a time ---------------------------
+
+    def _page(self, key: str, offset: int, limit: int) -> list[ReviewItem]:
         if offset < 0 or limit <= 0:
             return []
         # Without WITHSCORES the reply is a plain list of members.
-        members = cast(
-            "list[bytes | str]", self.client.zrange(self.pending_key, offset, offset + limit - 1)
-        )
+        members = cast("list[bytes | str]", self.client.zrange(key, offset, offset + limit - 1))
         if not members:
             return []
         # A second round trip for the items of this page only (never the whole queue).
         pipe = self.client.pipeline(transaction=False)
-        for member in members:
-            pipe.hmget(self._item_key(_request_id(member)), ["item", "state"])
+        for m in members:
+            pipe.hmget(self.keys.item(request_id_of(m)), ["item", "state"])
         items: list[ReviewItem] = []
         for raw, state in pipe.execute():
-            # An item decided between the two round trips is skipped, not shown as pending.
-            if raw is not None and state is not None and _text(state) == "pending":
+            # An item settled between the two round trips is skipped, not shown as pending.
+            if raw is not None and state is not None and text(state) == "pending":
                 items.append(ReviewItem.from_json(raw))
         return items
 
+    def pending(self, offset: int = 0, limit: int = 50) -> list[ReviewItem]:
+        """One page of unsettled items, most urgent first (see the module docstring)."""
+        return self._page(self.keys.pending, offset, limit)
+
     def count_pending(self) -> int:
-        return int(self.client.zcard(self.pending_key))
+        return int(self.client.zcard(self.keys.pending))
 
-    def get(self, request_id: str) -> ReviewItem | None:
-        raw = self.client.hget(self._item_key(request_id), "item")
-        return None if raw is None else ReviewItem.from_json(raw)
+    def open_items(
+        self, tier: str = "reviewer", offset: int = 0, limit: int = 50
+    ) -> list[ReviewItem]:
+        """Unassigned items at ``tier`` with a free seat (what "claim next" picks from)."""
+        return self._page(self.keys.open(tier), offset, limit)
 
-    def state(self, request_id: str) -> str | None:
-        """``"pending"``, ``"decided"``, or None for an unknown request id."""
-        raw = self.client.hget(self._item_key(request_id), "state")
-        return None if raw is None else _text(raw)
+    def view(self, view: str, offset: int = 0, limit: int = 50) -> list[ReviewItem]:
+        """One page of unsettled items in a view: ``check:<name>``, ``model:<version>``,
+        ``segment:<key>=<value>``, ``alert:<id>``, ``product:<name>``."""
+        return self._page(self.keys.view(view), offset, limit)
 
-    # --- decisions ---------------------------------------------------------------------
+    def count_view(self, view: str) -> int:
+        return int(self.client.zcard(self.keys.view(view)))
 
-    def decide(self, decision: ReviewDecision) -> ReviewDecision:
-        """Record a decision and its outbox event atomically; refuse unknown or decided items.
-
-        Retrying the very same decision (same ``decision_id``) after e.g. a timeout returns
-        the stored decision instead of failing, so at-least-once callers are safe.
-        """
-        rid = decision.request_id
-        payload = decision.to_json()
-        audit = orjson.dumps(
-            {
-                "at": decision.decided_at.isoformat(),
-                "action": "decided",
-                "actor": decision.reviewer,
-                "decision": decision.decision,
-                "decision_id": decision.decision_id,
-            }
-        )
-        reply = self._decide(
-            keys=[self._item_key(rid), self.pending_key, self._audit_key(rid), self.outbox_key],
-            args=[payload, decision.decision_id, audit, DECISIONS_TOPIC, rid],
-        )
-        status = _text(reply[0])
-        if status == "ok":
-            return decision
-        if status == "missing":
-            raise ItemNotFound(
-                f"cannot decide {rid!r}: no review item with that request id", request_id=rid
-            )
-        stored = ReviewDecision.from_json(reply[1])
-        if stored.decision_id == decision.decision_id:
-            return stored  # an idempotent retry of the decision that won
-        raise InvalidDecision(
-            f"cannot decide {rid!r}: already decided ({stored.decision}) by {stored.reviewer} "
-            f"at {stored.decided_at.isoformat()}",
-            request_id=rid,
-            existing=stored,
-        )
-
-    def decision(self, request_id: str) -> ReviewDecision | None:
-        raw = self.client.hget(self._item_key(request_id), "decision")
-        return None if raw is None else ReviewDecision.from_json(raw)
-
-    def audit(self, request_id: str) -> list[dict[str, Any]]:
-        """The item's audit trail, oldest first (enqueued, then decided)."""
-        return [orjson.loads(raw) for raw in self.client.lrange(self._audit_key(request_id), 0, -1)]
-
-    # --- outbox, for the relay that publishes to Kafka ------------------------------------
-
-    def _ensure_group(self) -> None:
-        if self._group_ready:
-            return
-        # id "0": a group created after entries were written still delivers all of them.
-        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: it exists already
-            self.client.xgroup_create(self.outbox_key, RELAY_GROUP, id="0", mkstream=True)
-        self._group_ready = True
-
-    def _read(self, consumer: str, start: str, count: int, block: int | None) -> list[OutboxEntry]:
-        reply = self.client.xreadgroup(
-            RELAY_GROUP, consumer, {self.outbox_key: start}, count=count, block=block
-        )
-        return self._entries(reply)
-
-    def _entries(self, reply: Any) -> list[OutboxEntry]:
-        # RESP2 gives [[stream, [(id, fields), ...]]]; RESP3 gives {stream: [[id, fields]]}.
-        streams = reply.values() if isinstance(reply, dict) else [s[1] for s in reply or []]
-        out: list[OutboxEntry] = []
-        stale: list[str] = []
-        for rows in streams:
-            for entry_id, fields in rows:
-                if not fields:  # deleted while still pending: nothing left to send
-                    stale.append(_text(entry_id))
-                    continue
-                f = {_text(k): v for k, v in fields.items()}
-                out.append(
-                    OutboxEntry(
-                        entry_id=_text(entry_id),
-                        topic=_text(f["topic"]),
-                        key=_text(f["key"]),
-                        value=_bytes(f["value"]),
-                        dedupe=_text(f["dedupe"]),
-                    )
-                )
-        if stale:
-            self.client.xack(self.outbox_key, RELAY_GROUP, *stale)
-        return out
-
-    def outbox_read(
-        self, consumer: str, count: int = 100, block_ms: int = 1000
-    ) -> list[OutboxEntry]:
-        """Entries for ``consumer`` to publish: its own un-acked ones first, then new ones.
-
-        Re-reading its own pending entries (id "0") on every call is what makes a relay that
-        crashed between the Kafka send and the ack send them again after a restart under the
-        same consumer name. Blocks up to ``block_ms`` only when there is nothing to re-send.
-        """
-        self._ensure_group()
-        try:
-            entries = self._read(consumer, "0", count, None)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # The stream (and with it the group) was deleted since we created it.
-            self._group_ready = False
-            self._ensure_group()
-            entries = []
-        room = count - len(entries)
-        if room > 0:
-            entries += self._read(consumer, ">", room, None if entries else block_ms)
-        return entries
-
-    def outbox_claim(
-        self, consumer: str, min_idle_ms: int = 60_000, count: int = 100
-    ) -> list[OutboxEntry]:
-        """Take over entries another relay read but never acked (it died under another name)."""
-        self._ensure_group()
-        reply = self.client.xautoclaim(
-            self.outbox_key, RELAY_GROUP, consumer, min_idle_ms, start_id="0-0", count=count
-        )
-        return self._entries([[self.outbox_key, reply[1]]])
-
-    def outbox_ack(self, entry_ids: list[str]) -> None:
-        """Forget entries Kafka has acknowledged: XACK then XDEL, in one MULTI."""
-        if not entry_ids:
-            return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(self.outbox_key, RELAY_GROUP, *entry_ids)
-        pipe.xdel(self.outbox_key, *entry_ids)
-        pipe.execute()
-
-    def outbox_length(self) -> int:
-        """Entries not yet acked (published or not); the relay's backlog."""
-        return int(self.client.xlen(self.outbox_key))
+    def view_counts(self, kind: str | None = None) -> dict[str, int]:
+        """Unsettled items per view (e.g. ``kind="check"``); empty views are left out."""
+        names = sorted(text(v) for v in self.client.smembers(self.keys.views))
+        if kind is not None:
+            names = [n for n in names if n.startswith(f"{kind}:")]
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(self.keys.view(name))
+        return {n: int(c) for n, c in zip(names, pipe.execute(), strict=True) if c}

@@ -37,12 +37,14 @@ def redis_process(settings: VigilSettings) -> ProcessSpec:
         str(port),
         "--dir",
         str(data_dir),
-        # Every acknowledged write survives a kill -9: AOF, fsync each second (Redis' own
-        # durable-enough default), plus RDB snapshots off so the AOF is the one source.
+        # AOF is the one source (RDB snapshots off). Redis writes the AOF before it replies;
+        # ``always`` also fsyncs before replying (batched per event-loop turn), so no
+        # acknowledged write is lost even on power loss. ``everysec`` survives a kill -9 of
+        # Redis except when a slow disk made it postpone a write (see README).
         "--appendonly",
         "yes",
         "--appendfsync",
-        "everysec",
+        settings.redis_appendfsync,
         "--save",
         "",
         "--protected-mode",

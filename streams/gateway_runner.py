@@ -1,8 +1,16 @@
-"""The gateway's Kafka side: consume ``llm.requests`` in batches, call the gateway, produce.
+"""The gateway's Kafka side: ``llm.requests`` -> :class:`~inference.gateway.Gateway` -> produce.
 
-Offsets are committed only after every result or dead letter of the batch is acknowledged by
-the broker (acks=all, idempotent producer), so a crash re-delivers rather than loses; the
-results are keyed by ``request_id``, which consumers use to drop the duplicates.
+A pipeline, not lock-step batches: records are fetched in batches (``getmany``) while there is
+room, each runs as its own task under the in-flight bound (one shared gRPC client), and its
+result or dead letter is produced as soon as it is ready; a slow generation holds up nothing
+but its own offset. Every task awaits its broker acknowledgement concurrently (no blocking
+``.get()`` per message; the producer batches them). Offsets are committed only up to the
+lowest record not yet finished *and* acknowledged (acks=all, idempotent producer), so a crash
+re-delivers rather than loses; outputs are keyed by ``request_id`` for consumers to dedupe.
+
+Back-pressure: when records pile up (Triton slower than Kafka) or the circuit breaker is open
+(Triton gone), the consumer pauses its partitions and resumes when there is room again, so
+memory stays bounded and waiting requests wait in Kafka.
 """
 
 from __future__ import annotations
@@ -10,20 +18,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import time
+from pathlib import Path
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.structs import TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from inference.client import ReasonerClient
-from inference.gateway import Gateway, Handled
+from inference.adapters import load_adapter
+from inference.breaker import BreakerState, CircuitBreaker
+from inference.client import ModelRoute, TritonClient
+from inference.gateway import Gateway, Handled, Reasoner, RetryPolicy, Routes
+from inference.sample_budget import SampleBudget
 from streams import topics
+from streams.backpressure import FlowControl, OffsetTracker
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
 
 log = logging.getLogger("vigil.gateway")
 
 GROUP_ID = "vigil-gateway"
+STATS_FILE = "gateway-stats.json"
+# How long shutdown and a revocation wait for in-flight records (under the supervisor's
+# 15 s stop grace); what is unfinished then is simply re-delivered.
+DRAIN_S = 10.0
 
 
 def producer_config(settings: VigilSettings) -> dict[str, object]:
@@ -42,79 +64,256 @@ def consumer_config(settings: VigilSettings) -> dict[str, object]:
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": GROUP_ID,
         "client_id": "vigil-gateway",
-        # Commit by hand, after the batch's output is durable.
+        # Commit by hand, only what is finished and durable.
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": settings.gateway_batch_size,
-        # Each batch may wait on Triton; give it room before the group evicts us.
         "max_poll_interval_ms": 300_000,
     }
 
 
-class _ReadyOnAssign(ConsumerRebalanceListener):
-    def __init__(self, settings: VigilSettings) -> None:
-        self.settings = settings
+def routes_from_settings(settings: VigilSettings) -> Routes:
+    """The default model with its adapter, the embedded TensorRT-LLM-shaped replay model, and
+    ``VIGIL_GATEWAY_MODELS``. Unknown adapters fail here, at start-up."""
+    default = ModelRoute(settings.model_name, load_adapter(settings.model_adapter))
+    others: dict[str, str] = {}
+    if settings.embedded_triton:
+        others[settings.trtllm_model_name] = "trtllm"
+    others.update(settings.gateway_models)
+    return Routes(default, {name: ModelRoute(name, load_adapter(a)) for name, a in others.items()})
+
+
+def gateway_from_settings(settings: VigilSettings, reasoner: Reasoner) -> Gateway:
+    return Gateway(
+        reasoner,
+        routes_from_settings(settings),
+        source_topic=topics.REQUESTS,
+        max_prompt_chars=settings.max_prompt_chars,
+        retry=RetryPolicy(
+            attempts=settings.gateway_retry_attempts,
+            base_s=settings.gateway_retry_base_s,
+            cap_s=settings.gateway_retry_cap_s,
+        ),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.gateway_breaker_failures,
+            open_s=settings.gateway_breaker_open_s,
+            max_open_s=settings.gateway_breaker_max_open_s,
+        ),
+        budget=SampleBudget(
+            per_s=settings.gateway_extra_samples_per_s,
+            share=settings.gateway_sample_share,
+            rules=settings.gateway_sample_rules,
+        ),
+        max_wait_s=settings.gateway_max_wait_s,
+    )
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, runner: GatewayRunner) -> None:
+        self.runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        await self.runner.drain(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if assigned:
-            mark_ready(self.settings.ready_dir, "gateway")
+            mark_ready(self.runner.settings.ready_dir, "gateway")
 
 
-async def _produce(
-    producer: AIOKafkaProducer, handled: Handled, record_key: bytes | None
-) -> asyncio.Future[object]:
-    # A request too broken to carry a request_id keeps the key it was published with.
-    key = handled.key.encode() if handled.key else record_key
-    if handled.result is not None:
-        return await producer.send(topics.RESULTS, handled.result.to_json(), key=key)
-    assert handled.dead_letter is not None
-    return await producer.send(topics.REQUESTS_DLQ, handled.dead_letter.to_json(), key=key)
+class GatewayRunner:
+    def __init__(
+        self,
+        settings: VigilSettings,
+        gateway: Gateway,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.consumer = consumer
+        self.producer = producer
+        self.in_flight = asyncio.Semaphore(settings.gateway_max_in_flight)
+        self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
+        self.flow = FlowControl(settings.gateway_max_pending)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.paused_for: str | None = None
+        self.stats: dict[str, int] = {
+            "consumed": 0,
+            "results": 0,
+            "dead_letters": 0,
+            "pauses": 0,
+            "max_pending_seen": 0,
+        }
+        self._fatal: BaseException | None = None
+        # Set once shutdown has drained (and cancelled) what it could: revocations that
+        # follow (consumer.stop) need not wait again.
+        self.stopping = False
+        self.stats_path: Path = settings.run_dir / STATS_FILE
+
+    # -- one record --------------------------------------------------------------------------
+
+    async def _process(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
+        raw = record.value or b""
+        try:
+            async with self.in_flight:
+                handled = await self.gateway.handle(raw)
+            try:
+                await (await self._send(handled, record.key))
+            except KafkaError as exc:
+                if handled.result is None:
+                    raise
+                # A result the broker refuses (e.g. too large) must not wedge the partition:
+                # dead-letter the request instead. If that fails too, the broker is the problem.
+                log.warning("result of %s refused (%s): dead-lettering", handled.key, exc)
+                handled = self.gateway.produce_failed(raw, handled, exc)
+                await (await self._send(handled, record.key))
+        except asyncio.CancelledError:
+            raise  # unfinished: its offset stays uncommitted and it is re-delivered
+        except Exception as exc:
+            # Only producing can get here (handle() never raises): stop before committing.
+            log.exception("could not produce the output of %s@%d", tp, record.offset)
+            self._fatal = exc
+            return
+        self.tracker.finish(tp, record.offset)
+        self.stats["results" if handled.result is not None else "dead_letters"] += 1
+
+    async def _send(self, handled: Handled, record_key: bytes | None) -> asyncio.Future[Any]:
+        # A request too broken to carry a request_id keeps the key it was published with.
+        key = handled.key.encode() if handled.key else record_key
+        if handled.result is not None:
+            return await self.producer.send(topics.RESULTS, handled.result.to_json(), key=key)
+        assert handled.dead_letter is not None
+        return await self.producer.send(topics.REQUESTS_DLQ, handled.dead_letter.to_json(), key=key)
+
+    # -- flow control and commits ------------------------------------------------------------
+
+    def _apply_flow(self) -> None:
+        breaker_open = self.gateway.breaker.state is BreakerState.OPEN
+        decision = self.flow.decide(self.tracker.pending, breaker_open)
+        assigned = self.consumer.assignment()
+        if decision.pause:
+            to_pause = assigned - self.consumer.paused()
+            if to_pause:
+                self.consumer.pause(*to_pause)
+            if self.paused_for is None:
+                self.stats["pauses"] += 1
+                log.info("pausing consumption (%s, %d pending)", decision.reason, self.pending)
+            self.paused_for = decision.reason
+        elif self.paused_for is not None:
+            self.consumer.resume(*self.consumer.paused())
+            log.info("resuming consumption (%d pending)", self.pending)
+            self.paused_for = None
+
+    @property
+    def pending(self) -> int:
+        return self.tracker.pending
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        offsets = self.tracker.committable()
+        if only is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partitions: the new owner re-processes (dedupe by id).
+            log.warning("commit failed (%s); the records will be re-delivered", exc)
+            return
+        self.tracker.committed(offsets)
+
+    async def drain(self, tps: set[TopicPartition]) -> None:
+        """Before giving partitions up: let their records finish (bounded), commit, forget."""
+        deadline = time.monotonic() + (0 if self.stopping else DRAIN_S)
+        while self.tracker.pending_in(tps) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self.commit(only=tps)
+        self.tracker.forget(tps)
+
+    def write_stats(self) -> None:
+        """A small status file for operators and tests (atomic replace)."""
+        snapshot = {
+            **self.stats,
+            "pending": self.pending,
+            "max_pending": self.flow.max_pending,
+            "paused": self.paused_for,
+            "breaker": str(self.gateway.breaker.state),
+            "breaker_opened": self.gateway.breaker.times_opened,
+            "counts": dict(self.gateway.counts),
+            "at": time.time(),
+        }
+        tmp = self.stats_path.with_suffix(f".{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):
+            tmp.write_bytes(orjson.dumps(snapshot))
+            tmp.replace(self.stats_path)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + self.settings.gateway_commit_interval_s
+        next_stats = loop.time()
+        while not stop.is_set():
+            if self._fatal is not None:
+                raise self._fatal
+            self._apply_flow()
+            room = self.flow.room(self.pending)
+            # Keep polling even while paused: it keeps the group membership alive, and paused
+            # partitions return nothing.
+            batches = await self.consumer.getmany(
+                timeout_ms=100, max_records=max(1, min(room, self.settings.gateway_batch_size))
+            )
+            for tp, records in batches.items():
+                for record in records:
+                    self.tracker.take(tp, record.offset)
+                    task = asyncio.create_task(self._process(tp, record))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+                self.stats["consumed"] += len(records)
+            self.stats["max_pending_seen"] = max(self.stats["max_pending_seen"], self.pending)
+            now = loop.time()
+            if now >= next_commit:
+                await self.commit()
+                next_commit = now + self.settings.gateway_commit_interval_s
+            if now >= next_stats:
+                self.write_stats()
+                next_stats = now + 0.5
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self.tasks:
+            log.info("stopping: waiting for %d in-flight records", len(self.tasks))
+            _, unfinished = await asyncio.wait(set(self.tasks), timeout=DRAIN_S)
+            for task in unfinished:
+                task.cancel()
+        self.stopping = True
+        await self.commit()
+        self.write_stats()
 
 
 async def serve(settings: VigilSettings, stop: asyncio.Event) -> None:
-    reasoner = ReasonerClient(
-        settings.triton_grpc_url, settings.model_name, timeout_s=settings.triton_timeout_s
-    )
-    gateway = Gateway(
-        reasoner, source_topic=topics.REQUESTS, max_prompt_chars=settings.max_prompt_chars
-    )
+    client = TritonClient(settings.triton_grpc_url, timeout_s=settings.triton_timeout_s)
+    gateway = gateway_from_settings(settings, client)
     consumer = AIOKafkaConsumer(**consumer_config(settings))
     producer = AIOKafkaProducer(**producer_config(settings))
-    in_flight = asyncio.Semaphore(settings.gateway_max_in_flight)
-
-    async def bounded(raw: bytes) -> Handled:
-        async with in_flight:
-            return await gateway.handle(raw)
-
+    runner = GatewayRunner(settings, gateway, consumer, producer)
     await producer.start()
-    consumer.subscribe([topics.REQUESTS], listener=_ReadyOnAssign(settings))
+    consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
     await consumer.start()
+    log.info(
+        "gateway: %s; in flight <= %d, pending <= %d",
+        ", ".join(f"{n} ({r.adapter.name})" for n, r in gateway.routes.by_name.items()),
+        settings.gateway_max_in_flight,
+        settings.gateway_max_pending,
+    )
     try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            records = [m for batch in batches.values() for m in batch]
-            if not records:
-                continue
-            handled = await asyncio.gather(*(bounded(m.value or b"") for m in records))
-            # Queue every send first, then wait for all acks: no per-message round trip.
-            pending = [
-                await _produce(producer, h, m.key) for h, m in zip(handled, records, strict=True)
-            ]
-            await asyncio.gather(*pending)
-            await consumer.commit(
-                {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
-            )
-            dead = sum(1 for h in handled if h.dead_letter is not None)
-            log.info("batch: %d results, %d dead letters", len(handled) - dead, dead)
+        await runner.run(stop)
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):
             await producer.stop()
-        await reasoner.close()
+        await client.close()
 
 
 def run_gateway(settings: VigilSettings) -> None:

@@ -1,24 +1,52 @@
 """The Faust screening worker: ``llm.results`` -> checks -> review queue + ``llm.screened``.
 
 Every result ends in exactly one known state: ``clean`` or ``queued`` (an outcome record on
-``llm.screened``), or dead-lettered on ``llm.results.dlq`` with the reason. Faust acks a
-message whose handler raised, so the agent never lets an exception escape: it routes it.
-Values are raw bytes validated by the pydantic contracts (a Faust Record would fail to
-deserialize bad input before our code could dead-letter it).
+``llm.screened``), or dead-lettered on ``llm.results.dlq`` with the reason (``invalid_schema``,
+``check_failed`` naming the check, ``queue_unavailable`` after the retry budget). Values are
+raw bytes validated by the pydantic contracts (a Faust Record would fail to deserialize bad
+input before our code could dead-letter it). The agent stays thin: the checks, the risk and
+the routing are ``streams.triage.Screener`` (pure, also run offline by ``vigil eval``).
+
+Batches: ``stream.take`` hands over up to ``worker_batch_size`` results; the checks run on
+the batch, review items go to Redis in one call, and the batch's outcome and dead-letter
+records are all handed to the producer first and their deliveries awaited together once,
+before the next ``take``, which is when Faust acks (commits) the batch's offsets. A crash
+before that re-delivers the batch: the queue is idempotent by request id and the verdicts
+are deterministic, so consumers deduping by request id see each result once.
+
+The answer history of the stability check is a Faust table keyed by prompt key (changelog
+partitioned by that key), bounded per prompt and in the number of prompts (the least
+recently answered prompts are forgotten first).
+
+Throughput: outcome records go straight to the producer (the raw values need none of
+``Topic.send``'s serialising and callbacks), each prompt's key and history are computed
+and decoded once per batch, and the objects built at start-up (the checks' indexes and
+recognizers, Faust) are frozen out of the garbage collector's sight, which otherwise walks
+them all again and again as batches come and go. ``bench/screening_bench.py`` measures it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import time
 import traceback
+from collections import OrderedDict
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import faust
 
+from reviewers.exceptions import transient_errors
+from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
-from streams.triage import triage
-from vigil.contracts import DeadLetter, InferenceResult
+from streams.checks.base import AnswerRecord, prompt_key
+from streams.checks.exceptions import CheckFailed
+from streams.checks.stability import append_history, decode_history, encode_history
+from streams.triage import Screener, Triage
+from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
@@ -26,10 +54,21 @@ from vigil.supervisor import mark_ready
 log = logging.getLogger("vigil.screening")
 
 APP_ID = "vigil-screening"
+HISTORY_TABLE = "answer-history"
+# Prompts whose history is kept; past it the least recently answered are forgotten.
+MAX_PROMPTS = 100_000
+SWEEP_INTERVAL_S = 60.0
+_RETRY_FIRST_S = 0.1
+_RETRY_CAP_S = 5.0
 
 
-def create_app(settings: VigilSettings) -> faust.App:
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()
+
+
+def create_app(settings: VigilSettings, screener: Screener | None = None) -> faust.App:
     """Built at the entry point, never at import (one event loop, no import-time sockets)."""
+    session = settings.worker_session_timeout_s
     app = faust.App(
         APP_ID,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -40,7 +79,13 @@ def create_app(settings: VigilSettings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to the others after this long.
+        broker_session_timeout=session,
+        broker_heartbeat_interval=min(3.0, session / 3),
+        stream_buffer_maxsize=max(4096, 2 * settings.worker_batch_size),
     )
+    checks = screener or Screener.from_files(settings.checks_config, settings.novelty_reference)
+    log.info("checks: %s", ", ".join(c.name for c in checks.checks))
 
     def raw_topic(name: str) -> Any:
         return app.topic(
@@ -48,11 +93,25 @@ def create_app(settings: VigilSettings) -> faust.App:
         )
 
     results_topic = raw_topic(topics.RESULTS)
-    screened_topic = raw_topic(topics.SCREENED)
-    dlq_topic = raw_topic(topics.RESULTS_DLQ)
-    queue = ReviewQueue.from_url(settings.redis_url)
+    # The review policy (SLA, retention, rules) applies when an item is queued.
+    queue = ReviewQueue.from_url(settings.redis_url, policy=ReviewPolicy.from_settings(settings))
+    transient = transient_errors()
+    history = app.Table(
+        HISTORY_TABLE,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        # Changelog partitioned by the prompt key (results are keyed by request id).
+        use_partitioner=True,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+    )
 
-    async def dead_letter(value: bytes, rid: str | None, reason: str, error: str) -> None:
+    async def send(topic: str, key: str | None, value: bytes) -> Awaitable[Any]:
+        """Hand one record to the producer; the returned future settles on delivery."""
+        raw_key = key.encode() if key else None
+        return await app.producer.send(topic, raw_key, value, None, None, None)
+
+    async def dead_letter(value: bytes, rid: str | None, reason: str, error: str) -> Awaitable[Any]:
         letter = DeadLetter(
             request_id=rid,
             source_topic=topics.RESULTS,
@@ -61,40 +120,132 @@ def create_app(settings: VigilSettings) -> faust.App:
             error=error,
             payload=value[:65536].decode("utf-8", errors="replace"),
         )
-        fut = await dlq_topic.send(key=(rid or "").encode() or None, value=letter.to_json())
-        await fut
+        return await send(topics.RESULTS_DLQ, rid, letter.to_json())
 
-    async def screen_one(value: bytes) -> None:
-        try:
-            result: InferenceResult = InferenceResult.from_json(value)
-        except ContractError as exc:
-            await dead_letter(value, None, "invalid_schema", str(exc))
-            return
-        try:
-            decision = triage(result)
-            if decision.item is not None:
-                # One loopback round trip (a Lua script): cheaper than a thread hop.
-                queue.enqueue(decision.item)
-        except Exception as exc:  # a check that raises must not lose the result
-            log.exception("screening failed for %s", result.request_id)
-            await dead_letter(
-                value,
-                result.request_id,
-                "check_failed",
-                "".join(traceback.format_exception_only(exc)).strip(),
-            )
-            return
-        fut = await screened_topic.send(
-            key=result.request_id.encode(), value=decision.outcome.to_json()
-        )
-        await fut
+    async def enqueue(items: list[ReviewItem]) -> dict[str, BaseException]:
+        """Store review items; retries transient Redis errors with backoff. Returns the
+        request ids that could not be stored, with the error."""
+        if not items:
+            return {}
+        delay = _RETRY_FIRST_S
+        started = time.monotonic()
+        while True:
+            try:
+                # One thread hop for the whole batch: a hung Redis must not freeze the loop
+                # (Kafka heartbeats run on it).
+                await asyncio.to_thread(queue.enqueue_many, items)
+                return {}
+            except transient as exc:
+                waited = time.monotonic() - started
+                if waited >= settings.worker_queue_retry_s:
+                    log.error("review queue unavailable for %.0fs: giving up on a batch", waited)
+                    return {i.request_id: exc for i in items}
+                log.warning("review queue unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(_RETRY_CAP_S, delay * 2)
+            except Exception as exc:
+                if len(items) == 1:
+                    return {items[0].request_id: exc}
+                # Find the item(s) it fails on; the others go in.
+                failed: dict[str, BaseException] = {}
+                for item in items:
+                    failed.update(await enqueue([item]))
+                return failed
+
+    # Prompts by when they were last answered, oldest first: the table's eviction order.
+    recent: OrderedDict[bytes, None] = OrderedDict()
+
+    def remember(done: Sequence[Triage], stored: dict[str, tuple[AnswerRecord, ...]]) -> None:
+        updated: dict[str, tuple[AnswerRecord, ...]] = {}
+        for t in done:
+            key = t.prompt_key
+            past = updated.get(key)
+            if past is None:
+                past = stored[key]
+            updated[key] = append_history(past, t.answer, checks.max_history)
+        for key, records in updated.items():
+            raw_key = key.encode()
+            history[raw_key] = encode_history(records)
+            recent[raw_key] = None
+            recent.move_to_end(raw_key)
+        while len(recent) > MAX_PROMPTS:
+            oldest, _ = recent.popitem(last=False)
+            if oldest in history:
+                del history[oldest]
+
+    async def screen_batch(values: Sequence[bytes]) -> None:
+        deliveries: list[Awaitable[Any]] = []
+        parsed: list[tuple[bytes, InferenceResult]] = []
+        for value in values:
+            try:
+                parsed.append((value, InferenceResult.from_json(value)))
+            except ContractError as exc:
+                deliveries.append(await dead_letter(value, None, "invalid_schema", str(exc)))
+        # Shadow results (the monitor's counterfactual probes) are judged by the monitor only.
+        parsed = [(v, r) for v, r in parsed if not is_shadow(r.product, r.metadata)]
+        results = [r for _, r in parsed]
+        keys = [prompt_key(r.prompt) for r in results]
+        # Each prompt's history as stored before this batch, decoded once.
+        stored = {k: decode_history(history.get(k.encode())) for k in dict.fromkeys(keys)}
+        outcomes = checks.screen_batch(results, [stored[k] for k in keys], keys)
+        items = [o.item for o in outcomes if isinstance(o, Triage) and o.item is not None]
+        not_stored = await enqueue(items)
+        letters: list[tuple[bytes, str, str, str]] = []
+        done: list[Triage] = []
+        for (value, result), out in zip(parsed, outcomes, strict=True):
+            rid = result.request_id
+            if isinstance(out, CheckFailed):
+                log.warning("result %s dead-lettered: %s", rid, out)
+                letters.append((value, rid, "check_failed", f"{out}: {_error_text(out.error)}"))
+            elif rid in not_stored:
+                failure = not_stored[rid]
+                reason = "queue_unavailable" if isinstance(failure, transient) else "queue_failed"
+                letters.append((value, rid, reason, _error_text(failure)))
+            else:
+                done.append(out)
+        # The answers are recorded before the outcomes go out, so that a re-delivered result
+        # finds its own answer and is compared with what it was compared with the first time.
+        remember(done, stored)
+        for value, rid, reason, text in letters:
+            deliveries.append(await dead_letter(value, rid, reason, text))
+        for t in done:
+            outcome = t.outcome
+            deliveries.append(await send(topics.SCREENED, outcome.request_id, outcome.to_json()))
+        # Every record of the batch is acknowledged before ``take`` acks the batch's offsets.
+        await asyncio.gather(*deliveries)
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
     @app.agent(results_topic, concurrency=1)
     async def screen(stream: Any) -> None:
-        async for value in stream:
-            await screen_one(value)
+        async for batch in stream.take(
+            settings.worker_batch_size, within=settings.worker_batch_window_s
+        ):
+            delay = _RETRY_FIRST_S
+            while True:
+                try:
+                    await screen_batch(batch)
+                    break
+                except Exception:
+                    # Only Kafka sends can fail here (everything else is routed per result).
+                    # Leaving the loop would let ``take`` ack the batch, so the batch is
+                    # retried: outcomes sent twice are deduped by request id downstream.
+                    log.exception("screening batch failed; retrying in %.1fs", delay)
+                    await asyncio.sleep(delay)
+                    delay = min(_RETRY_CAP_S, delay * 2)
+
+    @app.timer(SWEEP_INTERVAL_S)
+    async def forget_old_prompts() -> None:
+        excess = len(history) - MAX_PROMPTS
+        if excess <= 0:
+            return
+        last_seen = []
+        for key, raw in history.items():
+            records = decode_history(raw)
+            last_seen.append((records[-1].at if records else 0.0, key))
+        last_seen.sort()
+        for _, key in last_seen[:excess]:
+            del history[key]
 
     async def _ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
         if assigned:
@@ -107,6 +258,10 @@ def create_app(settings: VigilSettings) -> faust.App:
 
 def run_worker(settings: VigilSettings) -> None:
     app = create_app(settings)
+    # Everything built so far lives as long as the process: out of the collector's sight,
+    # so that collections triggered by the batches' short-lived objects do not walk it.
+    gc.collect()
+    gc.freeze()
     # Worker owns the loop and the signal handlers; SIGTERM stops it cleanly.
     worker = faust.Worker(app, loglevel="info", quiet=True)
     worker.execute_from_commandline()

@@ -15,6 +15,11 @@ RESULTS = "llm.results"
 RESULTS_DLQ = "llm.results.dlq"
 SCREENED = "llm.screened"
 DECISIONS = "review.decisions"
+# Every review state change (ReviewEvent), and held requests' releases (ReviewRelease).
+REVIEW_EVENTS = "review.events"
+RELEASES = "review.releases"
+# Drift, bias and counterfactual alerts of the monitor (Alert), keyed by alert_id.
+ALERTS = "monitor.alerts"
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,11 @@ TOPICS = (
     TopicSpec(RESULTS),
     TopicSpec(SCREENED),
     TopicSpec(DECISIONS),
+    TopicSpec(REVIEW_EVENTS),
+    TopicSpec(RELEASES),
     TopicSpec(REQUESTS_DLQ, partitioned=False),
     TopicSpec(RESULTS_DLQ, partitioned=False),
+    TopicSpec(ALERTS, partitioned=False),
 )
 
 

@@ -1,67 +1,256 @@
-"""The broker-free seam of screening: one result in, its outcome (and review item) out.
+"""The broker-free seam of screening: results in, outcomes (and review items) out.
 
-Pure logic, so it is unit-tested without Kafka and replayed offline over GSM8K; the Faust
-agent in ``streams/screening.py`` only moves bytes around it.
+Pure logic, so it is unit-tested without Kafka and replayed offline over GSM8K by
+``vigil eval`` with exactly the code the worker runs; the Faust agent in
+``streams/screening.py`` only moves bytes and state around it.
+
+For a batch of results the ``Screener`` parses each output once, runs every check (batched
+where a check can do better per batch), combines the scores into the risk score, routes by
+the config's rules and builds the outcome, the review item (with the text redacted for roles
+that may not see personal data) and the answer to remember for the stability check. A check
+that raises fails only the results it raised on (``CheckFailed``, naming the check).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from streams.checks.solution import parse_solution
-from streams.checks.steps import check_steps
+from streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
+from streams.checks.config import ChecksConfig, RiskSection, load_config
+from streams.checks.exceptions import CheckFailed
+from streams.checks.pii import PiiCheck
+from streams.checks.registry import BuiltChecks, build_checks
+from streams.checks.risk import risk_score as combine_risk
+from streams.checks.routing import Route, route_result
+from streams.checks.stability import DEFAULT_MAX_HISTORY, answer_label
 from vigil.contracts import CheckResult, InferenceResult, ReviewItem, ScreeningOutcome
+
+__all__ = ["Screener", "Triage", "risk_score", "run_checks"]
+
+
+@functools.cache
+def _default_config() -> ChecksConfig:
+    return load_config(None)
+
+
+def run_checks(result: InferenceResult) -> list[CheckResult]:
+    """The cheap stateless checks (step verification, self-consistency) on one result.
+
+    For per-result features (``streams.monitoring``) where building the PII recognizers or
+    the novelty index would cost seconds; the worker runs the configured set (``Screener``).
+    """
+    from streams.checks.self_consistency import check_self_consistency
+    from streams.checks.steps import check_parsed
+
+    item = CheckInput.of(result)
+    return [check_parsed(item.parsed), check_self_consistency(item.parsed, item.samples)]
+
+
+def risk_score(checks: Sequence[CheckResult], risk: RiskSection | None = None) -> float:
+    """The risk score of ``checks`` with the given (default: the built-in) weights."""
+    return combine_risk(checks, risk if risk is not None else _default_config().risk)
+
+
+def _add(timings: dict[str, float], stage: str, started: float) -> None:
+    timings[stage] = timings.get(stage, 0.0) + time.thread_time() - started
 
 
 @dataclass(frozen=True)
 class Triage:
     outcome: ScreeningOutcome
     item: ReviewItem | None
+    # This result's answer, to append to its prompt's history.
+    answer: AnswerRecord
+    prompt_key: str
 
 
-def run_checks(result: InferenceResult) -> list[CheckResult]:
-    return [check_steps(result.output)]
-
-
-def risk_score(checks: list[CheckResult]) -> float:
-    """Noisy-OR of the flagged checks' scores: any strong signal makes the item risky."""
-    safe = 1.0
-    for c in checks:
-        if c.flagged:
-            safe *= 1.0 - c.score
-    return round(1.0 - safe, 6)
-
-
-def triage(result: InferenceResult) -> Triage:
-    checks = run_checks(result)
-    flagged = any(c.flagged for c in checks) or result.hold_for_review
-    risk = risk_score(checks)
-    outcome = ScreeningOutcome(
-        request_id=result.request_id,
-        verdict="queued" if flagged else "clean",
-        risk_score=risk,
-        checks=checks,
+def answer_record(item: CheckInput) -> AnswerRecord:
+    """The answer of ``item`` as the stability history keeps it."""
+    return AnswerRecord(
+        request_id=item.result.request_id,
+        at=item.result.created_at.timestamp(),
+        answer=answer_label(item.parsed.final_value, item.parsed.final_answer),
+        model_version=item.result.model_version,
     )
-    if not flagged:
-        return Triage(outcome, None)
-    parsed = parse_solution(result.output)
-    faulty = [c.first_faulty_step for c in checks if c.first_faulty_step is not None]
-    item = ReviewItem(
-        request_id=result.request_id,
-        prompt=result.prompt,
-        output=result.output,
-        steps=[s.text for s in parsed.steps],
-        final_answer=parsed.final_answer,
-        model_name=result.model_name,
-        model_version=result.model_version,
-        risk_score=risk,
-        checks=checks,
-        first_faulty_step=min(faulty) if faulty else None,
-        product=result.product,
-        tenant=result.tenant,
-        metadata=result.metadata,
-        hold_for_review=result.hold_for_review,
-        samples=result.samples,
-        tags=[c.check for c in checks if c.flagged] or ["hold_for_review"],
-    )
-    return Triage(outcome, item)
+
+
+def _with_batch_answers(inputs: list[CheckInput]) -> list[CheckInput]:
+    """Each result's history: what was recorded before it, then the same prompt's answers
+    earlier in this batch (so cutting results into batches does not change a verdict).
+
+    A re-delivered result whose answer is already recorded sees only what came before it.
+    """
+    earlier_in_batch: dict[str, list[AnswerRecord]] = {}
+    out = []
+    for item in inputs:
+        mates = earlier_in_batch.setdefault(item.prompt_key, [])
+        if not item.redelivered and mates:
+            known = {h.request_id for h in item.history}
+            extra = tuple(a for a in mates if a.request_id not in known)
+            item = dataclasses.replace(item, history=(*item.history, *extra))
+        mates.append(answer_record(item))
+        out.append(item)
+    return out
+
+
+class Screener:
+    """The checks, built once, and what to do with their results."""
+
+    def __init__(self, checks: Sequence[Check], config: ChecksConfig) -> None:
+        self.checks = tuple(checks)
+        self.config = config
+        # Redaction reuses the PII check's findings; without that check nothing is redacted.
+        self.pii: PiiCheck | None = next((c for c in self.checks if isinstance(c, PiiCheck)), None)
+        stability = config.check_options("answer_stability").get("max_history")
+        self.max_history = int(stability) if stability else DEFAULT_MAX_HISTORY
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ChecksConfig,
+        *,
+        novelty_reference: Path | None = None,
+        use_entry_points: bool = True,
+    ) -> Screener:
+        defaults = {"novelty": {"reference": str(novelty_reference or "")}}
+        built: BuiltChecks = build_checks(
+            config, defaults=defaults, use_entry_points=use_entry_points
+        )
+        return cls(built.checks, config)
+
+    @classmethod
+    def from_files(cls, config_path: str, novelty_reference: Path) -> Screener:
+        config = load_config(Path(config_path) if config_path else None)
+        return cls.from_config(config, novelty_reference=novelty_reference)
+
+    # --- running the checks ---------------------------------------------------------------
+
+    def _run_checks(
+        self, inputs: Sequence[CheckInput], timings: dict[str, float] | None = None
+    ) -> tuple[list[list[CheckResult]], dict[int, CheckFailed]]:
+        results: list[list[CheckResult]] = [[] for _ in inputs]
+        failed: dict[int, CheckFailed] = {}
+        for check in self.checks:
+            live = [i for i in range(len(inputs)) if i not in failed]
+            if not live:
+                break
+            started = time.thread_time() if timings is not None else 0.0
+            try:
+                out = run_batch(check, [inputs[i] for i in live])
+                for i, r in zip(live, out, strict=True):
+                    results[i].append(r)
+            except Exception:
+                # Find which results it fails on, one by one.
+                for i in live:
+                    try:
+                        results[i].append(check.check(inputs[i]))
+                    except Exception as exc:
+                        failed[i] = CheckFailed(check.name, exc)
+            if timings is not None:
+                _add(timings, check.name, started)
+        return results, failed
+
+    def screen_batch(
+        self,
+        results: Sequence[InferenceResult],
+        histories: Sequence[Sequence[AnswerRecord]] | None = None,
+        keys: Sequence[str] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[Triage | CheckFailed]:
+        """One entry per result, in order: its triage, or the failure of a check on it.
+
+        ``keys``: the results' prompt keys, when the caller computed them already.
+        ``timings``: when given, the calling thread's CPU seconds are added to it per stage
+        (``parse``, each check by name, ``records``): where the time goes (the benchmark).
+        """
+        started = time.thread_time() if timings is not None else 0.0
+        hist = histories if histories is not None else [() for _ in results]
+        known = keys if keys is not None else ["" for _ in results]
+        inputs = _with_batch_answers(
+            [CheckInput.of(r, h, k) for r, h, k in zip(results, hist, known, strict=True)]
+        )
+        if timings is not None:
+            _add(timings, "parse", started)
+        checked, failed = self._run_checks(inputs, timings)
+        started = time.thread_time() if timings is not None else 0.0
+        out: list[Triage | CheckFailed] = []
+        for i, item in enumerate(inputs):
+            if i in failed:
+                out.append(failed[i])
+                continue
+            try:
+                out.append(self._triage(item, checked[i]))
+            except Exception as exc:  # building the records failed: still per result
+                out.append(CheckFailed("triage", exc))
+        if timings is not None:
+            _add(timings, "records", started)
+        return out
+
+    def screen(self, result: InferenceResult, history: Sequence[AnswerRecord] = ()) -> Triage:
+        """One result; raises ``CheckFailed`` when a check raised on it."""
+        (out,) = self.screen_batch([result], [history])
+        if isinstance(out, CheckFailed):
+            raise out
+        return out
+
+    # --- from check results to records ----------------------------------------------------
+
+    def _triage(self, item: CheckInput, checks: list[CheckResult]) -> Triage:
+        result = item.result
+        risk = combine_risk(checks, self.config.risk)
+        route = route_result(result, checks, risk, self.config)
+        outcome = ScreeningOutcome(
+            request_id=result.request_id,
+            verdict="queued" if route.verdict == "queued" else "clean",
+            risk_score=risk,
+            checks=checks,
+            route=route.name,
+            tags=route.tags,
+        )
+        answer = answer_record(item)
+        review = None
+        if route.review:
+            review = self._review_item(item, checks, route.priority, route)
+        return Triage(outcome=outcome, item=review, answer=answer, prompt_key=item.prompt_key)
+
+    def _review_item(
+        self, item: CheckInput, checks: list[CheckResult], priority: float, route: Route
+    ) -> ReviewItem:
+        result = item.result
+        redacted_prompt = redacted_output = None
+        if self.pii is not None:
+            report = self.pii.report(item)
+            # None where there was nothing to mask: the text itself is safe to show.
+            redacted_prompt = report.redacted_prompt
+            redacted_output = report.redacted_output
+        flagged_steps = [
+            c.first_faulty_step for c in checks if c.flagged and c.first_faulty_step is not None
+        ]
+        return ReviewItem(
+            request_id=result.request_id,
+            prompt=result.prompt,
+            output=result.output,
+            steps=[s.text for s in item.parsed.steps],
+            final_answer=item.parsed.final_answer,
+            model_name=result.model_name,
+            model_version=result.model_version,
+            risk_score=round(min(1.0, priority), 6),
+            checks=checks,
+            first_faulty_step=min(flagged_steps) if flagged_steps else None,
+            product=result.product,
+            tenant=result.tenant,
+            metadata=result.metadata,
+            hold_for_review=result.hold_for_review,
+            samples=result.samples,
+            redacted_prompt=redacted_prompt,
+            redacted_output=redacted_output,
+            route=route.name,
+            tags=route.tags,
+            sla_deadline=route.sla_deadline,
+            reviews_required=route.reviews_required,
+        )

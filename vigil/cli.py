@@ -126,10 +126,95 @@ def worker(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def relay(ctx: click.Context) -> None:
-    """Publish the review outbox (Redis) to Kafka (review.decisions)."""
+    """Publish the review outbox (Redis) to Kafka and run the review SLA clock."""
     from streams.outbox_relay import run_relay
 
     run_relay(_settings(ctx))
+
+
+@main.command("export")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("exports"), show_default=True)
+@click.pass_context
+def export_(ctx: click.Context, out: Path) -> None:
+    """Write reviewed corrections as JSONL datasets (SFT pairs, per-step labels)."""
+    from reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
+    from reviewers.policy import ReviewPolicy
+    from reviewers.queue import ReviewQueue
+
+    s = _settings(ctx)
+    queue = ReviewQueue.from_url(s.redis_url, policy=ReviewPolicy.from_settings(s))
+    stats = export_datasets(queue, out)
+    click.echo(f"{out / SFT_FILE}: {stats.sft} SFT pairs")
+    click.echo(f"{out / STEP_LABELS_FILE}: {stats.step_labels} step-labelled solutions")
+    click.echo(
+        f"settled items read: {stats.settled}; skipped: {stats.skipped_answer_only} corrections "
+        f"of the answer only (no SFT pair), {stats.skipped_no_first_wrong} verdicts without a "
+        f"first wrong step (no step labels), {stats.gone} expired or erased meanwhile"
+    )
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Replace the review state that is there.")
+@click.pass_context
+def rebuild(ctx: click.Context, force: bool) -> None:
+    """Rebuild the review state in Redis from the review.events topic on Kafka."""
+    from reviewers.exceptions import RebuildError
+    from streams.review_log import run_rebuild
+
+    try:
+        stats = run_rebuild(_settings(ctx), force=force)
+    except RebuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"read {stats.events} events ({stats.duplicates} duplicates skipped, {stats.gaps} gaps); "
+        f"rebuilt {stats.items} items; {stats.erased} erased, {stats.expired} past retention"
+    )
+
+
+@main.command()
+@click.argument("subject")
+@click.option("--actor", default="system:erasure", show_default=True, help="Who asked (audit).")
+@click.pass_context
+def erase(ctx: click.Context, subject: str, actor: str) -> None:
+    """Erase every review item of one data subject (VIGIL_REVIEW_SUBJECT_KEY in metadata)."""
+    from reviewers.queue import ReviewQueue
+
+    erased = ReviewQueue.from_url(_settings(ctx).redis_url).erase_subject(subject, actor=actor)
+    click.echo(f"erased {len(erased)} items" + (f": {', '.join(erased)}" if erased else ""))
+
+
+@main.command()
+@click.pass_context
+def agreement(ctx: click.Context) -> None:
+    """Reviewer agreement (Cohen's kappa, Krippendorff's alpha) per reviewer and check."""
+    from reviewers.agreement import agreement_report, format_report
+    from reviewers.queue import ReviewQueue
+
+    queue = ReviewQueue.from_url(_settings(ctx).redis_url)
+    click.echo(format_report(agreement_report(queue.ratings())))
+
+
+@main.command()
+@click.option(
+    "--rebuild-reference", is_flag=True, help="Forget the stored reference and build it again."
+)
+@click.pass_context
+def monitor(ctx: click.Context, rebuild_reference: bool) -> None:
+    """Run the drift and bias monitor: windows, alerts on monitor.alerts, probes."""
+    from streams.monitoring.agent import run_monitor
+
+    run_monitor(_settings(ctx), rebuild_reference=rebuild_reference)
+
+
+@main.command("monitor-report")
+@click.argument("window_id", required=False)
+@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.pass_context
+def monitor_report(ctx: click.Context, window_id: str | None, html_out: Path | None) -> None:
+    """List the monitor's recent windows and alerts, or one window (and its Evidently HTML)."""
+    from streams.monitoring.report import print_report
+
+    sys.exit(print_report(_settings(ctx), window_id, html_out, echo=click.echo))
 
 
 @main.command()
@@ -139,6 +224,39 @@ def console(ctx: click.Context) -> None:
     from dashboard.server import run_console
 
     sys.exit(run_console(_settings(ctx)))
+
+
+@main.command("eval")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Labelled solutions (model_solutions.jsonl format). Default: VIGIL_GSM8K_PATH.",
+)
+@click.option("--variant", "variants", multiple=True, help="Only these variants (repeatable).")
+@click.option("--no-samples", is_flag=True, help="Without self-consistency samples (k = 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def eval_(
+    ctx: click.Context,
+    file_: Path | None,
+    variants: tuple[str, ...],
+    no_samples: bool,
+    as_json: bool,
+) -> None:
+    """Replay labelled solutions through the checks offline; print AUROC, recall, precision."""
+    from eval.cli import run_eval
+
+    sys.exit(
+        run_eval(
+            _settings(ctx),
+            file_,
+            variants=list(variants),
+            with_samples=not no_samples,
+            as_json=as_json,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ class Sampling(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=5.0)
     max_tokens: int = Field(default=512, ge=1, le=32768)
     seed: int | None = None
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
 
 
 class InferenceRequest(_Record):
@@ -96,6 +98,17 @@ class InferenceResult(_Record):
     tenant: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     hold_for_review: bool = False
+    # Token counts where the model's contract reports them (None where it doesn't).
+    input_tokens: int | None = Field(default=None, ge=0)
+    total_output_tokens: int | None = Field(
+        default=None, ge=0, description="tokens generated for output and all samples"
+    )
+    adapter: str | None = Field(default=None, description="the model contract used: vllm, ...")
+    # Self-consistency: k asked for (request or routing rule), and why fewer came back.
+    samples_requested: int = Field(default=1, ge=1)
+    samples_degraded: str | None = Field(
+        default=None, description="sample_budget or sample_failed when fewer than asked"
+    )
 
 
 class Evidence(BaseModel):
@@ -131,6 +144,17 @@ class ScreeningOutcome(_Record):
     verdict: Verdict
     risk_score: float = Field(ge=0.0, le=1.0)
     checks: list[CheckResult]
+    # Why: the routing rule that queued it ("random-sample" for a clean result that was also
+    # put in the review queue, to measure what the checks miss), and the flagged checks.
+    route: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+# Who reviews, in escalation order: a reviewer, then a lead, then the ML team.
+ReviewTier = Literal["reviewer", "lead", "ml_team"]
+REVIEW_TIERS: tuple[ReviewTier, ...] = ("reviewer", "lead", "ml_team")
+# What a held request's product gets when the SLA deadline passes without a settled review.
+HoldFallback = Literal["release_as_is", "release_fallback", "block"]
 
 
 class ReviewItem(_Record):
@@ -163,9 +187,18 @@ class ReviewItem(_Record):
     alert_id: str | None = None
     sla_deadline: datetime | None = None
     reviews_required: int = Field(default=1, ge=1, le=10)
+    # Hold-and-release: what the product gets if no review settles a held item by the SLA
+    # deadline (None: the routing rule's or the configured default), and the fallback text.
+    hold_fallback: HoldFallback | None = None
+    fallback_answer: str | None = None
+    # Assigned-reviewer mode: only this reviewer may claim the item at the first tier.
+    assigned_reviewer: str | None = None
 
 
-DecisionKind = Literal["approve", "correct"]
+# approve / reject / correct settle an item (verdicts); escalate moves it one tier up (or to
+# ``escalate_to``); comment only adds a note.
+DecisionKind = Literal["approve", "reject", "correct", "escalate", "comment"]
+VERDICTS: frozenset[str] = frozenset({"approve", "reject", "correct"})
 
 
 class ReviewDecision(_Record):
@@ -184,6 +217,153 @@ class ReviewDecision(_Record):
     product: str | None = None
     tenant: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    # The claim (lease) it was made under; None lets the queue claim and decide in one step.
+    claim_id: str | None = None
+    # A correction: the edited steps (all of them) and/or ``corrected_answer``. The queue
+    # fills in the original steps and answer and a unified diff from the stored item.
+    corrected_steps: list[str] | None = None
+    original_steps: list[str] | None = None
+    original_answer: str | None = None
+    diff: str | None = None
+    # An escalation: its reason (also used for reject), and the tier it went to.
+    reason: str | None = None
+    escalate_to: ReviewTier | None = None
+    # Set by the queue when it records the decision: the tier and version of the item it
+    # was made on, and whether it settled the item (the outcome a product acts on).
+    tier: ReviewTier = "reviewer"
+    item_version: int = Field(default=1, ge=1)
+    final: bool = True
+
+
+ReleaseOutcome = Literal[
+    "approved",
+    "corrected",
+    "rejected",
+    "fallback_as_is",
+    "fallback_answer",
+    "fallback_block",
+    "erased",
+]
+
+
+class ReviewRelease(_Record):
+    """The answer a held request's product may show, on ``review.releases`` (one per request).
+
+    Sent when a review settles the item, or by the fallback policy at the SLA deadline.
+    ``deliver`` false means: show nothing of the model's answer (rejected or blocked).
+    """
+
+    release_id: str = Field(description="dedupe key: <request_id>:release")
+    request_id: RequestId
+    released_at: datetime
+    outcome: ReleaseOutcome
+    deliver: bool
+    answer: str | None = Field(default=None, description="the final answer to show")
+    output: str | None = Field(default=None, description="the full text to show")
+    by: Literal["review", "sla_fallback", "erasure"]
+    decision_id: str | None = None
+    reviewer: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    product: str | None = None
+    tenant: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ReviewState(BaseModel):
+    """An item's review state after an event (integers in ms since the epoch where times)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: Literal["pending", "decided"]
+    tier: ReviewTier
+    version: int = Field(ge=1, description="bumped by every escalation; claims are per version")
+    required: int = Field(ge=1, description="verdicts needed at this version")
+    done: int = Field(ge=0, description="verdicts recorded at this version")
+    deadline_ms: int = Field(ge=0, description="SLA deadline; 0 once none is left")
+    score: int = Field(description="queue priority, lower first: deadline minus risk bonus")
+    released: str = Field(description="the release outcome of a held item, empty if none yet")
+    assigned: str = Field(description="the assigned reviewer, empty if none")
+    breaches: int = Field(ge=0, description="SLA breaches so far")
+
+
+class ReviewQueueFields(BaseModel):
+    """How the queue stores an item besides its content (carried by ``queued`` events)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    member: str
+    risk: float
+    bonus_ms: int
+    sla_ms: int
+    retention_ms: int
+    hold: bool
+    subject: str = Field(description="pseudonymous subject id (a hash), empty if none")
+    checks: list[str]
+    views: list[str]
+    fallback: dict[str, Any] | None = Field(
+        default=None,
+        description="the ReviewRelease (less release_id, released_at) the SLA fallback sends",
+    )
+
+
+class ReviewRating(BaseModel):
+    """The verdicts of one item version with several reviewers, kept for agreement stats."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int
+    tier: ReviewTier
+    labels: dict[str, str]
+    checks: list[str]
+    agreed: bool
+
+
+ReviewEventType = Literal[
+    "queued",
+    "claimed",
+    "claim_released",
+    "claim_expired",
+    "assigned",
+    "decided",
+    "commented",
+    "escalated",
+    "sla_breached",
+    "released",
+    "erased",
+]
+
+
+class ReviewEvent(_Record):
+    """One state change of a review item, on ``review.events`` keyed by ``request_id``.
+
+    The same record is appended to the item's audit trail. ``event_id`` (``<request_id>:<seq>``)
+    is the dedupe key; ``seq`` orders an item's events. ``state`` is the item's state after
+    the change, so the review state can be rebuilt from these events alone.
+    """
+
+    event_id: str
+    request_id: RequestId
+    seq: int = Field(ge=1)
+    at: datetime
+    type: ReviewEventType
+    actor: str
+    state: ReviewState
+    reviewer: str | None = None
+    claim_id: str | None = None
+    lease_expires_ms: int | None = None
+    reason: str | None = None
+    from_tier: ReviewTier | None = None
+    to_tier: ReviewTier | None = None
+    late_ms: int | None = None
+    label: str | None = None
+    outcome: str | None = None
+    expires_at_ms: int | None = Field(default=None, description="retention: when it is deleted")
+    item: ReviewItem | None = None
+    queue: ReviewQueueFields | None = None
+    decision: ReviewDecision | None = None
+    release: ReviewRelease | None = None
+    rating: ReviewRating | None = None
 
 
 class DeadLetter(_Record):
@@ -199,13 +379,86 @@ class DeadLetter(_Record):
     attempts: int = Field(default=1, ge=1)
 
 
+# Counterfactual probes travel the record path as *shadow* requests: the monitor publishes them
+# with this product and, in the metadata, the swapped axis and the original request id;
+# screening skips them and the monitor alone judges their results, so they never reach a
+# product or the review queue as product traffic.
+SHADOW_PRODUCT = "vigil-shadow"
+PROBE_KEY = "vigil_probe"
+PROBE_OF_KEY = "vigil_probe_of"
+
+
+def is_shadow(product: str | None, metadata: dict[str, str]) -> bool:
+    """True for a monitor's shadow request or result (a counterfactual probe)."""
+    return product == SHADOW_PRODUCT or PROBE_KEY in metadata
+
+
+AlertKind = Literal["drift", "bias", "counterfactual"]
+AlertStatus = Literal["raised", "resolved"]
+
+
+class AlertFeature(BaseModel):
+    """A monitored feature that moved: its drift score against the calibrated threshold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    method: str
+    score: float
+    threshold: float
+
+
+class AlertSegment(BaseModel):
+    """A segment treated differently: its rate (or mean) against the rest of the traffic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attribute: str
+    value: str
+    metric: str
+    segment_value: float
+    rest_value: float
+    ratio: float = Field(description="lower / higher; under 0.8 fails the four-fifths rule")
+    p_value: float
+    segment_rows: int
+    rest_rows: int
+
+
+class Alert(_Record):
+    """What the monitor publishes on ``monitor.alerts`` (key ``alert_id``) and to webhooks.
+
+    One shift gives one alert: ``raised`` when it starts, ``resolved`` (same ``alert_id``)
+    once the monitored signal has been back to normal for a few windows. Alerts are about
+    windows of traffic, not one request, so they carry no ``request_id``; the sampled
+    requests routed to the review queue are in ``sample_request_ids``.
+    """
+
+    alert_id: str = Field(default_factory=new_request_id)
+    created_at: datetime = Field(default_factory=utcnow)
+    status: AlertStatus = "raised"
+    kind: AlertKind
+    monitor: str = Field(description="the monitor (app id) that raised it")
+    title: str
+    summary: str
+    window_id: str | None = None
+    window_rows: int | None = None
+    features: list[AlertFeature] = Field(default_factory=list)
+    segment: AlertSegment | None = None
+    model_versions: list[str] = Field(default_factory=list)
+    sample_request_ids: list[str] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list, description="console links to the samples")
+
+
 CONTRACTS: dict[str, type[_Record]] = {
     "inference_request": InferenceRequest,
     "inference_result": InferenceResult,
     "screening_outcome": ScreeningOutcome,
     "review_item": ReviewItem,
     "review_decision": ReviewDecision,
+    "review_event": ReviewEvent,
+    "review_release": ReviewRelease,
     "dead_letter": DeadLetter,
+    "alert": Alert,
 }
 
 

@@ -1,8 +1,9 @@
 """``vigil up``: the whole local stack in the foreground, each part really ready before the next.
 
 Order: Redis, Kafka (+ topics), Triton, then the gateway, the screening worker, the outbox
-relay and the console. Parts marked not embedded (``VIGIL_EMBEDDED_*=false``) are expected to
-be running already at the configured addresses. Ctrl-C (or a dead child) stops everything.
+relay, the drift and bias monitor and the console. Parts marked not embedded
+(``VIGIL_EMBEDDED_*=false``) are expected to be running already at the configured addresses.
+Ctrl-C (or a dead child) stops everything.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def start_stack(
     sup.start(_service(sup, settings, "gateway", "gateway"))
     sup.start(_service(sup, settings, "worker", "worker"))
     sup.start(_service(sup, settings, "relay", "relay"))
+    sup.start(_service(sup, settings, "monitor", "monitor"))
     if console:
         sup.start(console_process(settings))
 

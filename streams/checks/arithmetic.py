@@ -20,6 +20,7 @@ of at most ``MAX_EXPONENT`` in magnitude, and every intermediate result within
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -165,6 +166,27 @@ def evaluate(expr: str) -> float:
         raise ArithmeticParseError(
             f"expression of {len(expr)} characters exceeds the bound of {MAX_EXPRESSION_CHARS}"
         )
+    value, refused = _evaluate_memo(expr)
+    if refused is not None:
+        raise ArithmeticParseError(refused)
+    return value
+
+
+# Models write the same calculations again and again (``2*3``, ``48/2``), and parsing one
+# (``ast.parse`` compiles it) costs far more than a lookup. The outcome, value or reason for
+# refusing, depends on the text alone; bounded, so memory stays flat on endless new ones.
+EVALUATE_CACHE_SIZE = 32_768
+
+
+@functools.lru_cache(maxsize=EVALUATE_CACHE_SIZE)
+def _evaluate_memo(expr: str) -> tuple[float, str | None]:
+    try:
+        return _evaluate(expr), None
+    except ArithmeticParseError as exc:
+        return math.nan, str(exc)
+
+
+def _evaluate(expr: str) -> float:
     text = _normalise(expr).strip()
     if not text:
         raise ArithmeticParseError("empty expression")
@@ -201,6 +223,28 @@ def parse_number(text: str) -> float:
     if len(text) > MAX_EXPRESSION_CHARS * 10:
         # Runaway digits ("0.3333…" for a page) are still a number; bound only the absurd.
         raise ArithmeticParseError(f"number of {len(text)} characters is too long")
+    if len(text) > _MEMO_MAX_CHARS:
+        return _parse_number(text)
+    value, refused = _parse_number_memo(text)
+    if refused is not None:
+        raise ArithmeticParseError(refused)
+    return value
+
+
+# The same few numbers are read over and over; a lookup is cheaper than the regex. Long
+# texts (runaway digits) are not kept.
+_MEMO_MAX_CHARS = 64
+
+
+@functools.lru_cache(maxsize=EVALUATE_CACHE_SIZE)
+def _parse_number_memo(text: str) -> tuple[float, str | None]:
+    try:
+        return _parse_number(text), None
+    except ArithmeticParseError as exc:
+        return math.nan, str(exc)
+
+
+def _parse_number(text: str) -> float:
     match = _NUMBER_RE.fullmatch(text)
     if match is None or (match.group("s1") and match.group("s2")):
         raise ArithmeticParseError(f"{text[:40]!r} is not a number")

@@ -7,6 +7,8 @@ a result is flagged at ``FLAG_AT`` or above):
 * 1.0: the number written after ``>>`` differs from the annotation's result, the real
   GSM8K fault ``130,000*.15 = $<<130000*.15=19500.0>>195,000``;
 * 1.0: no final answer line, or one that is not a number (a cut-off output);
+* 0.8: the final answer is none of the numbers the last step computes or writes
+  (``... = <<6*4=24>>24 apples`` then ``A: 42``): the answer does not follow from the work;
 * 0.9: runaway repetition: a line repeated, a long word n-gram recurring, or a short unit
   repeated in a row (``0.33333…`` for a page);
 * 0.8: the arithmetic written in the text before the annotation computes something else
@@ -15,6 +17,8 @@ a result is flagged at ``FLAG_AT`` or above):
 * 0.6: a fractional value written as a whole number (``<<5/3=1.6666666666666667>>1``):
   sometimes deliberate, but none of the 7,473 human GSM8K solutions does it while the
   model outputs that do are mostly wrong, so it is flagged (for a lighter review);
+* 0.3: the final answer is the last step's fractional value rounded to a whole number
+  (``<<580/110=5.27…>>5.27`` then ``A: 5``): often what the question wants, so only noted;
 * 0.2: an annotation that cannot be evaluated (``<<x+56=86>>``, ``<<2:15+2:38=...>>``):
   models write odd text there, so it is noted but never flags on its own.
 
@@ -31,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streams.checks.arithmetic import evaluate, parse_number
+from streams.checks.base import BaseCheck, CheckInput
 from streams.checks.exceptions import ArithmeticParseError
 from streams.checks.solution import (
     Annotation,
@@ -43,7 +48,15 @@ from streams.checks.solution import (
 )
 from vigil.contracts import CheckResult, Evidence
 
-__all__ = ["CHECK_NAME", "FLAG_AT", "check_steps", "final_answer", "normalise_answer"]
+__all__ = [
+    "CHECK_NAME",
+    "FLAG_AT",
+    "StepVerificationCheck",
+    "check_parsed",
+    "check_steps",
+    "final_answer",
+    "normalise_answer",
+]
 
 CHECK_NAME = "step_verification"
 FLAG_AT = 0.5
@@ -51,7 +64,9 @@ W_WRONG = 1.0
 W_NO_ANSWER = 1.0
 W_REPETITION = 0.9
 W_TEXT_EXPR = 0.8
+W_ANSWER_UNSUPPORTED = 0.8
 W_ROUNDED = 0.6
+W_ANSWER_ROUNDED = 0.3
 W_UNCHECKABLE = 0.2
 # A runaway output can hold hundreds of findings; a reviewer needs the strongest few.
 MAX_EVIDENCE = 20
@@ -67,6 +82,7 @@ _SPACING_RE = re.compile(r"[\s$€£]|(?<=\d),(?=\d{3})")
 # a short unit over and over in a row ("0.3333…", "2727…"); the same line again and again;
 # the same long run of words recurring (a loop of several lines).
 _RUN_RE = re.compile(r"(.{1,10}?)\1{24,}", re.DOTALL)
+_RUN_MIN = 25  # occurrences of the unit in a run: the ``{24,}`` above plus the first
 _LINE_REPEATS = 3
 _MIN_LINE_CHARS = 10
 _NGRAM = 8
@@ -226,8 +242,68 @@ def _check_final(parsed: ParsedSolution) -> list[_Finding]:
     return []
 
 
+# Every number a step writes: ``1,200``, ``$5.27``, ``-4``, ``.5`` (not digits inside words).
+_STEP_NUMBER_RE = re.compile(
+    r"(?<![\w.])-?[$€£]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])\.\d+"
+)
+
+
+def _last_step_values(step: Step) -> list[tuple[float, tuple[int, int]]]:
+    """The numbers the step computes (annotation results) or writes, with their spans."""
+    out: list[tuple[float, tuple[int, int]]] = []
+    for ann in step.annotations:
+        value = _number(ann.claimed)
+        if value is not None:
+            out.append((value, ann.span))
+    for match in _STEP_NUMBER_RE.finditer(step.text):
+        value = _number(match.group(0).replace("$", "").replace("€", "").replace("£", ""))
+        if value is not None:
+            out.append((value, match.span()))
+    return out
+
+
+def _check_answer_follows(parsed: ParsedSolution) -> list[_Finding]:
+    """The final answer must be what the last step arrived at (computed or written there)."""
+    if parsed.final_value is None or parsed.final_answer is None or not parsed.steps:
+        return []  # no answer is ``_check_final``'s finding
+    last = parsed.steps[-1]
+    values = _last_step_values(last)
+    if not values:
+        return []  # a step of pure prose ("So she has that many left."): nothing to compare
+    answer = parsed.final_value
+    if any(_agrees(v, answer, parsed.final_answer) for v, _ in values):
+        return []
+    if any(_agrees(v / 100, answer, parsed.final_answer) for v, _ in values):
+        return []  # ``... = 25%`` then ``A: 0.25``
+    where = f"step {last.index + 1}"
+    value, span = values[-1]
+    if any(_rounded(v, answer, parsed.final_answer) for v, _ in values):
+        message = (
+            f"the final answer {_short(parsed.final_answer)} rounds {_fmt(value)} "
+            f"from {where} to a whole number"
+        )
+        return [_Finding(W_ANSWER_ROUNDED, Evidence(message=message, step_index=last.index))]
+    message = (
+        f"the final answer {_short(parsed.final_answer)} is not what {where} arrives at "
+        f"({_fmt(value)})"
+    )
+    evidence = Evidence(message=message, step_index=last.index, span=span)
+    return [_Finding(W_ANSWER_UNSUPPORTED, evidence)]
+
+
+def _may_run(text: str) -> bool:
+    """Whether ``_RUN_RE`` can find a unit that is not all whitespace in ``text``: every
+    character of such a unit occurs at least ``_RUN_MIN`` times. Counting is several times
+    cheaper than the backtracking search, and almost no line passes."""
+    if len(text) < _RUN_MIN:
+        return False
+    return any(n >= _RUN_MIN and not ch.isspace() for ch, n in Counter(text).items())
+
+
 def _repeated_unit(steps: Sequence[Step]) -> _Finding | None:
     for step in steps:
+        if not _may_run(step.text):
+            continue
         for match in _RUN_RE.finditer(step.text):
             unit = match.group(1)
             if unit.isspace():  # padding or alignment, not generated content
@@ -272,9 +348,19 @@ def _repeated_ngram(steps: Sequence[Step]) -> _Finding | None:
         owner.extend([step.index] * len(split))
     if len(words) < _NGRAM + _NGRAM_REPEATS - 1:
         return None
+    # A phrase that occurs n times holds only words that occur n times or more, so only the
+    # windows made of such words can repeat: the others need not be collected at all.
+    frequent = {w for w, n in Counter(words).items() if n >= _NGRAM_REPEATS}
+    if len(frequent) == 0:
+        return None
     positions: dict[tuple[str, ...], list[int]] = {}
-    for i in range(len(words) - _NGRAM + 1):
-        positions.setdefault(tuple(words[i : i + _NGRAM]), []).append(i)
+    rare_until = -1  # the last position of a rare word seen so far
+    for i, word in enumerate(words):
+        if word not in frequent:
+            rare_until = i
+        start = i - _NGRAM + 1
+        if start >= 0 and rare_until < start:
+            positions.setdefault(tuple(words[start : i + 1]), []).append(start)
     repeats = [p for p in positions.values() if len(p) >= _NGRAM_REPEATS]
     if not repeats:
         return None
@@ -306,7 +392,11 @@ def _check_repetition(parsed: ParsedSolution) -> list[_Finding]:
 
 def check_steps(text: str) -> CheckResult:
     """Verify a solution's arithmetic, final answer and sanity; see the module docstring."""
-    parsed = parse_solution(text)
+    return check_parsed(parse_solution(text))
+
+
+def check_parsed(parsed: ParsedSolution) -> CheckResult:
+    """``check_steps`` on a solution already parsed (the worker parses each output once)."""
     findings: list[_Finding] = []
     budget = MAX_ANNOTATIONS
     for step in parsed.steps:
@@ -317,6 +407,7 @@ def check_steps(text: str) -> CheckResult:
             findings.extend(_check_annotation(step, ann))
             findings.extend(_check_stated(step, ann))
     findings.extend(_check_final(parsed))
+    findings.extend(_check_answer_follows(parsed))
     findings.extend(_check_repetition(parsed))
 
     score = max((f.weight for f in findings), default=0.0)
@@ -336,3 +427,10 @@ def check_steps(text: str) -> CheckResult:
         evidence=[f.evidence for f in kept],
         first_faulty_step=min(faulty) if faulty else None,
     )
+
+
+class StepVerificationCheck(BaseCheck):
+    name = CHECK_NAME
+
+    def check(self, item: CheckInput) -> CheckResult:
+        return check_parsed(item.parsed)

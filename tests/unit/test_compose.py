@@ -31,10 +31,10 @@ DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 # Where Debian's python3-compose keeps the schema, if asking its interpreter fails.
 DEBIAN_SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
 
-LONG_RUNNING = {"kafka", "redis", "triton", "gateway", "worker", "relay", "console"}
+LONG_RUNNING = {"kafka", "redis", "triton", "gateway", "worker", "relay", "monitor", "console"}
 ONE_SHOT = {"topics"}
-VIGIL_SERVICES = {"triton", "topics", "gateway", "worker", "relay", "console"}
-NEEDS_TOPICS = {"gateway", "worker", "relay"}
+VIGIL_SERVICES = {"triton", "topics", "gateway", "worker", "relay", "monitor", "console"}
+NEEDS_TOPICS = {"gateway", "worker", "relay", "monitor"}
 # Read by Compose itself, not interpolated into the file.
 COMPOSE_OWN_VARS = {"COMPOSE_PROJECT_NAME"}
 # VIGIL_RUN_DIR in the containers: a tmpfs, where the services write their ready markers.

@@ -8,7 +8,13 @@ import pytest
 
 from inference.exceptions import InferenceError, ReplayDataError, UnknownQuestion
 from inference.replay_data import ReplayBook
-from inference.replay_model import VARIANT_VERSIONS, make_infer_func
+from inference.replay_model import (
+    VARIANT_VERSIONS,
+    count_tokens,
+    make_infer_func,
+    make_trtllm_infer_func,
+    truncate_tokens,
+)
 from vigil.settings import DEFAULT_GSM8K, VARIANTS
 
 ROW = {
@@ -78,7 +84,96 @@ def test_infer_func_follows_the_vllm_contract(book: ReplayBook) -> None:
     assert VARIANT_VERSIONS["175b_verification"] != VARIANT_VERSIONS["6b_finetuning"]
 
 
+def test_vllm_token_counts_are_per_response_and_sum_to_the_output(book: ReplayBook) -> None:
+    infer = make_infer_func(book, "175b_verification")
+    q = ROW["question"].encode()
+    true = {"exclude_input_in_output": True}
+    streamed = list(
+        infer(
+            [
+                Req(
+                    text_input=q,
+                    stream=True,
+                    return_num_input_tokens=True,
+                    return_num_output_tokens=True,
+                    **true,
+                )
+            ]
+        )
+    )
+    text = "".join(r[0]["text_output"][0].decode() for r in streamed)
+    assert text == "sol 175b_verification\nA: 0"
+    assert len(streamed) == 2  # two lines, streamed as deltas
+    assert sum(int(r[0]["num_output_tokens"][0]) for r in streamed) == count_tokens(text) == 5
+    assert {int(r[0]["num_input_tokens"][0]) for r in streamed} == {count_tokens(ROW["question"])}
+    # Not asked for: not sent (as vLLM).
+    plain = list(infer([Req(text_input=q, **true)]))
+    assert set(plain[0][0]) == {"text_output"}
+
+
+def test_max_tokens_cuts_the_generation() -> None:
+    assert truncate_tokens("a bb, c = 3", 3) == "a bb,"
+    assert truncate_tokens("a b", 10) == "a b"
+    assert count_tokens("16 - 3 = <<16-3=13>>13") == 14
+
+
+class BatchReq:
+    """A PyTriton request of a batched model: every tensor is [batch, 1]."""
+
+    def __init__(self, **data: np.ndarray) -> None:
+        self.data = data
+        self.parameters: dict[str, object] = {}
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        return self.data[k]
+
+
+def test_trtllm_infer_func_follows_the_ensemble_contract(book: ReplayBook) -> None:
+    infer = make_trtllm_infer_func(book, "175b_verification")
+    q = ROW["question"].encode()
+    two = BatchReq(
+        text_input=np.array([[q], [q]], dtype=object),
+        max_tokens=np.array([[512], [2]], dtype=np.int32),
+        seed=np.array([[0], [3]], dtype=np.uint64),
+        exclude_input_in_output=np.array([[True], [True]]),
+    )
+    echoed = BatchReq(
+        text_input=np.array([[q]], dtype=object), max_tokens=np.array([[512]], dtype=np.int32)
+    )
+    out = infer([two, echoed])  # two client requests in one dynamic batch
+    assert out[0]["text_output"].shape == (2, 1)
+    assert out[0]["text_output"][0, 0].decode() == "sol 175b_verification\nA: 0"
+    assert out[0]["text_output"][1, 0].decode() == "sol 6b_finetuning"  # seed 3, 2 tokens
+    assert out[1]["text_output"][0, 0].decode().startswith(ROW["question"])
+    with pytest.raises(InferenceError, match="max_tokens"):
+        infer([BatchReq(text_input=np.array([[q]], dtype=object))])
+    streaming = BatchReq(
+        text_input=np.array([[q]], dtype=object),
+        max_tokens=np.array([[5]], dtype=np.int32),
+        stream=np.array([[True]]),
+    )
+    with pytest.raises(InferenceError, match="decoupled"):
+        infer([streaming])
+
+
 @pytest.mark.skipif(not DEFAULT_GSM8K.exists(), reason="shared GSM8K data not present")
 def test_the_real_file_loads() -> None:
     book = ReplayBook.load(DEFAULT_GSM8K)
     assert len(book) > 1000
+
+
+def test_counterfactual_prompts_are_answered_like_their_question(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    other = {**ROW, "question": "Ann has 3 pears and buys 2 more. How many?"}
+    p.write_bytes(orjson.dumps(ROW) + b"\n" + orjson.dumps(other) + b"\n")
+    book = ReplayBook.load(p)
+    swapped = "Maria has 3 apples and buys 2 more. How many?"
+    assert book.answer(swapped, "175b_verification")[0] == "175b_verification"
+    biased = book.with_counterfactual_variant("6b_finetuning")
+    assert biased.answer(swapped, "175b_verification")[0] == "6b_finetuning"
+    # The recorded question itself is still served as configured.
+    assert biased.answer(ROW["question"], "175b_verification")[0] == "175b_verification"
+    with pytest.raises(UnknownQuestion):  # other numbers: another question
+        book.answer("Tom has 4 apples and buys 2 more. How many?", "175b_verification")
+    with pytest.raises(UnknownQuestion):  # too many words changed
+        book.answer("Maria owns 3 plums and sells 2 more. How much?", "175b_verification")

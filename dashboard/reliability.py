@@ -1,0 +1,183 @@
+"""How each check explains itself: what it checks, and how reliable it is on labelled data.
+
+The reliability comes from ``vigil eval --json`` (the checks replayed over the labelled GSM8K
+solutions, ``eval/quality.py``), stored in ``check_reliability.json`` with where it came
+from. Refresh it after changing the checks or their config::
+
+    .venv/bin/python -m dashboard.reliability --update
+
+Reading a committed file keeps the console's start fast (the eval takes ~10 s) and keeps
+the console from importing the check engine (``streams``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vigil.exceptions import ConfigError
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "check_reliability.json"
+
+# What each built-in check looks for, in words a new reviewer understands (README "Checks").
+WHAT_IT_CHECKS: dict[str, str] = {
+    "step_verification": (
+        "Recomputes every calculator annotation and the arithmetic written in each step, "
+        "checks that the final answer is what the last step arrives at, and notices a "
+        "missing answer (cut off) or runaway repetition."
+    ),
+    "self_consistency": (
+        "Compares the answer with the k extra samples the model gave for the same prompt: "
+        "when they disagree, at least one of them is wrong."
+    ),
+    "question_coverage": (
+        "Numbers the question gives that the reasoning never uses (a weak hint; it never "
+        "sends an item to review on its own)."
+    ),
+    "answer_stability": (
+        "The same prompt was answered differently before (possibly by another model version)."
+    ),
+    "pii_leakage": (
+        "Personal data in the output (e-mail, phone, card, IBAN, IP, names) that the prompt "
+        "did not contain."
+    ),
+    "novelty": (
+        "The prompt is unlike the reference prompts the model is known to handle (out of "
+        "distribution), so its answers are less trustworthy."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CheckReliability:
+    """One check's precision at predicting a wrong answer, pooled over the model variants."""
+
+    check: str
+    flagged: int  # results the check flagged, all variants together
+    precision: float | None  # share of those whose answer was wrong; None when never flagged
+    recall: float | None
+    per_variant: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class ReliabilityTable:
+    source: str  # where the numbers were measured, in words
+    generated_at: str
+    checks: dict[str, CheckReliability]
+
+    def get(self, check: str) -> CheckReliability | None:
+        return self.checks.get(check)
+
+
+def _pooled(reports: list[dict[str, Any]], check: str) -> CheckReliability:
+    flagged = hits = wrong = 0
+    per_variant: dict[str, float | None] = {}
+    for r in reports:
+        stats = (r.get("checks") or {}).get(check)
+        if stats is None:
+            continue
+        n_flagged = int(stats.get("flagged") or 0)
+        precision = stats.get("precision")
+        flagged += n_flagged
+        wrong += int(r.get("wrong") or 0)  # wrong answers in this variant (recall's base)
+        if precision is not None:
+            hits += round(precision * n_flagged)
+        per_variant[str(r.get("variant"))] = precision
+    return CheckReliability(
+        check=check,
+        flagged=flagged,
+        precision=hits / flagged if flagged else None,
+        recall=hits / wrong if wrong else None,
+        per_variant=per_variant,
+    )
+
+
+def load(path: Path) -> ReliabilityTable | None:
+    """The table in ``path``; None when there is no such file (the console says so)."""
+    if not path.exists():
+        return None
+    try:
+        doc = orjson.loads(path.read_bytes())
+        reports = list(doc["reports"])
+        names = sorted({name for r in reports for name in (r.get("checks") or {})})
+        return ReliabilityTable(
+            source=str(doc.get("source", "unknown")),
+            generated_at=str(doc.get("generated_at", "unknown")),
+            checks={name: _pooled(reports, name) for name in names},
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"cannot read the check reliability file {path}: {exc}") from exc
+
+
+def describe(check: str) -> str:
+    return WHAT_IT_CHECKS.get(check, "A custom check: see its own documentation.")
+
+
+def reliability_line(entry: CheckReliability | None, table: ReliabilityTable | None) -> str:
+    """One line a reviewer reads next to a check that fired."""
+    if table is None:
+        return "Reliability: not measured (no check_reliability.json)."
+    if entry is None:
+        return "Reliability: not measured on labelled data (not in the eval run)."
+    if entry.precision is None:
+        return f"Reliability: it never fired on the labelled data ({table.source})."
+    variants = [p for p in entry.per_variant.values() if p is not None]
+    spread = f", {min(variants):.0%}-{max(variants):.0%} by model" if len(variants) > 1 else ""
+    return (
+        f"Reliability: when it fires, the answer is wrong {entry.precision:.0%} of the time "
+        f"(precision over {entry.flagged} flags{spread}; {table.source})."
+    )
+
+
+# --- refresh --------------------------------------------------------------------------------
+
+
+def update(out: Path, data_file: Path | None = None) -> int:
+    """Run ``vigil eval --json`` in a child process and store its report with its source."""
+    argv = [sys.executable, "-m", "vigil.cli", "eval", "--json"]
+    if data_file is not None:
+        argv += ["--file", str(data_file)]
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode(errors="replace"))
+        return proc.returncode
+    reports = orjson.loads(proc.stdout)
+    name = data_file.name if data_file else "model_solutions.jsonl"
+    doc = {
+        "source": f"vigil eval on {name} (labelled GSM8K, {reports[0]['n']} questions "
+        f"x {len(reports)} model variants)",
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "command": "python -m dashboard.reliability --update",
+        "reports": reports,
+    }
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--update", action="store_true", help="re-run the eval and store it")
+    parser.add_argument("--file", type=Path, default=None, help="labelled data (eval's default)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_FILE)
+    args = parser.parse_args()
+    if args.update:
+        return update(args.out, args.file)
+    table = load(args.out)
+    if table is None:
+        print(f"no {args.out}; run with --update")
+        return 1
+    for name, entry in table.checks.items():
+        print(f"{name:<20} {reliability_line(entry, table)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

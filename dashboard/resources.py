@@ -1,0 +1,54 @@
+"""What every session of the console shares, made once per process (Streamlit runs sessions
+as threads of one process): settings, the review queue, the monitor's store, the users file,
+the check reliability table. Nothing connects at import: each is made on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import reliability
+from dashboard.auth import UserDirectory
+from reviewers.monitor_store import MonitorStore
+from reviewers.policy import ReviewPolicy
+from reviewers.queue import ReviewQueue
+from vigil.settings import VigilSettings, load_settings
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> VigilSettings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def get_queue(redis_url: str) -> ReviewQueue:
+    # The clients are thread-safe through their connection pool: one for all sessions. The
+    # policy matters for claims (lease length) and the item's review plan.
+    return ReviewQueue.from_url(redis_url, policy=ReviewPolicy.from_settings(get_settings()))
+
+
+@st.cache_resource(show_spinner=False)
+def get_monitor_store(redis_url: str, monitor: str) -> MonitorStore:
+    return MonitorStore.from_url(redis_url, monitor)
+
+
+@st.cache_resource(show_spinner=False)
+def _users(path: str, mtime_ns: int) -> UserDirectory:
+    return UserDirectory.load(Path(path))
+
+
+def get_users(path: Path) -> UserDirectory:
+    """The users file, re-read when it changes (the mtime is part of the cache key), so a
+    removed user or a changed role takes effect at the next rerun, not the next login."""
+    return _users(str(path), path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@st.cache_resource(show_spinner=False)
+def _reliability(path: str, mtime_ns: int) -> reliability.ReliabilityTable | None:
+    return reliability.load(Path(path))
+
+
+def get_reliability(path: Path) -> reliability.ReliabilityTable | None:
+    return _reliability(str(path), path.stat().st_mtime_ns if path.exists() else 0)

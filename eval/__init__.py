@@ -1,0 +1,1 @@
+"""Offline measurement of the check engine against labelled data (``vigil eval``)."""

@@ -1,0 +1,52 @@
+"""The ``vigil eval`` command body (click stays in ``vigil/cli.py``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from eval.exceptions import EvalError
+from eval.quality import evaluate_file, format_report, report_json
+from streams.triage import Screener
+from vigil.exceptions import VigilError
+from vigil.settings import VigilSettings
+
+
+def run_eval(
+    settings: VigilSettings,
+    path: Path | None,
+    *,
+    variants: Sequence[str] = (),
+    with_samples: bool = True,
+    as_json: bool = False,
+) -> int:
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    source = path or settings.gsm8k_path
+    try:
+        t0 = time.perf_counter()
+        screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
+        say(
+            f"checks: {', '.join(c.name for c in screener.checks)} "
+            f"(built in {time.perf_counter() - t0:.1f}s)"
+        )
+        say(f"replaying {source}" + ("" if with_samples else " without samples"))
+        reports = evaluate_file(
+            source, screener, variants=variants or None, with_samples=with_samples, progress=say
+        )
+    except EvalError as exc:
+        say(f"error: {exc}")
+        return 2
+    except VigilError as exc:
+        say(f"error: {exc}")
+        return 1
+    if as_json:
+        print(orjson.dumps(report_json(reports), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_report(reports))
+    return 0

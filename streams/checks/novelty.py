@@ -1,0 +1,169 @@
+"""``novelty``: how unlike the reference prompts a prompt is.
+
+Models are most often wrong on problems unlike what they were tuned and checked on, so a
+novel prompt is a risk signal of its own (it raises the risk score; routing decides whether
+it sends an item to review alone).
+
+The index is built once per worker process from a reference set (GSM8K ``train.jsonl`` by
+default, ``{"question": ...}`` a line): TF-IDF over character 4-grams within words
+(``streams.checks.tfidf``), without the n-grams found in more than half of the reference
+(they say nothing about which problem this is, and they are what would make the sparse
+product slow). Similarity is the mean cosine
+similarity to the ``NEIGHBOURS`` nearest reference prompts: one accidental match on a rare
+n-gram ("pirate", "plot") would make a single nearest neighbour look close, several cannot.
+
+It becomes a **calibrated** score: the share of reference prompts whose own neighbourhood
+(leave-one-out, on a fixed sample of the reference) is at least as close as this prompt's.
+0.99 reads "less like the reference than 99 % of the reference is like itself"; flagged at
+``FLAG_AT``, so about 1 % of new prompts from the reference's own distribution are flagged,
+and off-topic prompts are.
+
+Cost: a new prompt costs a few hundred microseconds (its n-grams, one sparse product with
+the reference per batch, a partial sort per row). Repeated prompts are answered from a
+bounded cache keyed by the prompt key (a hash of the normalised prompt), so traffic that
+repeats its questions pays that once per question.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streams.checks.base import BaseCheck, CheckInput, normalise_prompt, prompt_key
+from streams.checks.exceptions import ChecksError
+from streams.checks.tfidf import CharTfidf
+from vigil.contracts import CheckResult, Evidence
+
+__all__ = ["CHECK_NAME", "NoveltyCheck", "NoveltyIndex"]
+
+CHECK_NAME = "novelty"
+MAX_DF = 0.5
+NEIGHBOURS = 10
+CALIBRATION_SAMPLE = 2000
+FLAG_AT = 0.99
+CACHE_SIZE = 20_000
+_SEED = 7
+
+
+class NoveltyIndex:
+    """Nearest-reference similarity of prompts; build once (seconds), query in microseconds."""
+
+    def __init__(self, questions: Sequence[str]) -> None:
+        if len(questions) < 10:
+            raise ChecksError(f"a novelty reference needs >= 10 prompts, got {len(questions)}")
+        self.size = len(questions)
+        texts = [normalise_prompt(q) for q in questions]
+        self._tfidf = CharTfidf(4, min_df=2, max_df=MAX_DF)
+        ref = self._tfidf.fit_transform(texts)
+        # Transposed once, as CSR: a query row times it touches only its n-grams' postings.
+        self._ref_t = ref.T.tocsr()
+        self._texts = texts
+        self._calibration = self._calibrate(ref)
+        self._cache: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    @classmethod
+    def from_jsonl(cls, path: Path, field: str = "question") -> NoveltyIndex:
+        if not path.is_file():
+            raise ChecksError(f"novelty reference not found: {path}")
+        questions = []
+        with path.open("rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    questions.append(str(orjson.loads(line)[field]))
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise ChecksError(f"{path}:{lineno}: no {field!r} field ({exc})") from exc
+        return cls(questions)
+
+    def _neighbourhood(self, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: mean similarity of the ``NEIGHBOURS`` nearest, and the nearest's row."""
+        k = min(NEIGHBOURS, sims.shape[1])
+        top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+        return top.mean(axis=1), sims.argmax(axis=1)
+
+    def _calibrate(self, ref: Any) -> list[float]:
+        rng = np.random.default_rng(_SEED)
+        n = min(CALIBRATION_SAMPLE, self.size)
+        picked = rng.choice(self.size, size=n, replace=False)
+        out: list[float] = []
+        for start in range(0, n, 500):  # bounded memory: 500 x reference floats at a time
+            rows = picked[start : start + 500]
+            sims = (ref[rows] @ self._ref_t).toarray()
+            sims[np.arange(len(rows)), rows] = -1.0  # leave one out: not its own neighbour
+            out.extend(float(x) for x in self._neighbourhood(sims)[0])
+        return sorted(out)
+
+    def score_of(self, similarity: float) -> float:
+        """Share of the calibration sample at least as similar to the reference."""
+        at_least = len(self._calibration) - bisect.bisect_left(self._calibration, similarity)
+        return at_least / len(self._calibration)
+
+    def nearest(self, prompts: Sequence[str]) -> list[tuple[float, int]]:
+        """(neighbourhood similarity, nearest reference row) of each prompt."""
+        return self.nearest_keyed([(prompt_key(p), p) for p in prompts])
+
+    def nearest_keyed(self, prompts: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
+        """``nearest`` of (prompt key, prompt) pairs whose key is known already."""
+        cache = self._cache
+        out: dict[str, tuple[float, int]] = {}
+        missing: dict[str, str] = {}
+        for key, prompt in prompts:
+            hit = cache.get(key)
+            if hit is not None:
+                cache.move_to_end(key)
+                out[key] = hit
+            elif key not in out:
+                missing[key] = prompt
+        if missing:
+            texts = [normalise_prompt(p) for p in missing.values()]
+            sims = (self._tfidf.transform(texts) @ self._ref_t).toarray()
+            means, nearest = self._neighbourhood(sims)
+            for i, key in enumerate(missing):
+                found = (float(means[i]), int(nearest[i]))
+                out[key] = found
+                cache[key] = found
+            while len(cache) > CACHE_SIZE:
+                cache.popitem(last=False)
+        return [out[key] for key, _ in prompts]
+
+    def reference_text(self, row: int) -> str:
+        return self._texts[row]
+
+
+def _result(index: NoveltyIndex, similarity: float, row: int) -> CheckResult:
+    score = index.score_of(similarity)
+    nearest = index.reference_text(row)
+    shown = nearest if len(nearest) <= 80 else nearest[:79] + "…"
+    message = (
+        f"similarity to the nearest reference prompts {similarity:.2f}: "
+        f"{score:.0%} of the reference is closer to its own (nearest: {shown!r})"
+    )
+    return CheckResult(
+        check=CHECK_NAME,
+        score=round(score, 6),
+        flagged=score >= FLAG_AT,
+        evidence=[Evidence(message=message)],
+    )
+
+
+class NoveltyCheck(BaseCheck):
+    name = CHECK_NAME
+
+    def __init__(self, index: NoveltyIndex) -> None:
+        self.index = index
+
+    def check(self, item: CheckInput) -> CheckResult:
+        return self.check_batch([item])[0]
+
+    def check_batch(self, items: Sequence[CheckInput]) -> list[CheckResult]:
+        found = self.index.nearest_keyed(
+            [(i.prompt_key or prompt_key(i.result.prompt), i.result.prompt) for i in items]
+        )
+        return [_result(self.index, sim, row) for sim, row in found]

@@ -1,0 +1,1 @@
+"""Drift and bias monitoring of model results: a separate Faust process (``vigil monitor``)."""

@@ -1,0 +1,72 @@
+"""A dedicated review stack for the review-domain integration tests: its own Redis (AOF),
+Kafka and outbox relay (which runs the SLA clock), started once per session.
+
+Separate from the shared ``stack`` fixture because these tests kill Redis with SIGKILL and
+rebuild the state from *all* of ``review.events``, which must hold this stack's events only.
+Imported by one test module (test_review_domain.py): a fixture imported into two modules
+would be two fixtures, and the stack would start twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from reviewers.policy import ReviewPolicy
+from reviewers.queue import ReviewQueue
+from reviewers.redis_server import redis_process
+from streams.kafka_broker import broker_process
+from streams.topics import ensure_topics
+from tests.conftest import free_port
+from vigil.settings import VigilSettings, load_settings
+from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+
+LEASE_S = 3.0
+
+
+@dataclass
+class ReviewStack:
+    settings: VigilSettings
+    supervisor: Supervisor
+
+    def queue(self) -> ReviewQueue:
+        return ReviewQueue.from_url(self.settings.redis_url, policy=ReviewPolicy(lease_s=LEASE_S))
+
+    def restart_redis(self) -> None:
+        self.supervisor.stop("redis")
+        self.supervisor.start(redis_process(self.settings))
+
+
+def relay_process(sup: Supervisor, settings: VigilSettings) -> ProcessSpec:
+    return ProcessSpec(
+        name="relay",
+        argv=[sys.executable, "-m", "vigil.cli", "relay"],
+        env={"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1", **settings.as_env()},
+        ready=marker_ready(settings.ready_dir, "relay", lambda: sup.pid("relay")),
+    )
+
+
+@pytest.fixture(scope="session")
+def review_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewStack]:
+    run_dir = tmp_path_factory.mktemp("review-run")
+    settings = load_settings(
+        run_dir=run_dir,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        topic_partitions=2,
+        review_tick_s=0.1,
+        review_lease_s=LEASE_S,
+    )
+    t0 = time.monotonic()
+    with Supervisor(settings.logs_dir, echo=lambda _line: None) as sup:
+        sup.start(redis_process(settings))
+        sup.start(broker_process(settings))
+        ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+        sup.start(relay_process(sup, settings))
+        print(f"\nreview stack started in {time.monotonic() - t0:.1f}s")
+        yield ReviewStack(settings, sup)

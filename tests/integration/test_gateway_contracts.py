@@ -1,0 +1,181 @@
+"""The gateway on the real stack: both LLM contracts on the real tritonserver, the k samples,
+token counts, metadata, and the product SDK's whole loop (submit -> review -> decisions)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+import pytest
+from kafka import KafkaConsumer
+
+from inference.replay_data import ReplayBook
+from inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
+from reviewers.queue import ReviewQueue
+from streams import topics
+from streams.client import VigilClient
+from vigil.contracts import DeadLetter, InferenceResult, ReviewDecision, ScreeningOutcome
+from vigil.settings import REPO_ROOT, VigilSettings
+from vigil.supervisor import Supervisor
+
+pytestmark = pytest.mark.integration
+
+
+def consume_until(
+    settings: VigilSettings, topic: str, want: Iterable[str], timeout_s: float
+) -> dict[str, list[bytes]]:
+    """Reads ``topic`` from the start until every key in ``want`` was seen; key -> values."""
+    wanted = set(want)
+    seen: dict[str, list[bytes]] = {}
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not wanted.issubset(seen):
+            for msg in consumer:
+                if msg.key is not None:
+                    seen.setdefault(msg.key.decode(), []).append(msg.value)
+                if wanted.issubset(seen):
+                    break
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    book = ReplayBook.load(s.gsm8k_path)
+    q1, q2, q3 = book.questions()[10:13]
+    meta = {"locale": "en-GB", "segment": "grade-5"}
+    with VigilClient(s.kafka_bootstrap, product="contracts-it", tenant="school-7") as client:
+        vllm_id = client.submit(q1, metadata=meta, samples=3)
+        trt_id = client.submit(q2, metadata=meta, samples=2, model=s.trtllm_model_name)
+        short_id = client.submit(
+            q3, model=s.trtllm_model_name, sampling={"max_tokens": 5, "seed": 0}
+        )
+        unknown_id = client.submit(q1, model="no-such-llm")
+        client.flush()
+
+    got = consume_until(s, topics.RESULTS, [vllm_id, trt_id, short_id], timeout_s=120)
+    results = {rid: InferenceResult.from_json(got[rid][0]) for rid in (vllm_id, trt_id, short_id)}
+    version = str(VARIANT_VERSIONS[s.replay_variant])
+
+    def recorded(q: str, seed: int) -> str:
+        return book.answer(q, s.replay_variant, seed)[1]
+
+    # vLLM contract: decoupled stream, the prompt not echoed, per-response token counts summed.
+    r = results[vllm_id]
+    assert (r.model_name, r.model_version, r.adapter) == (s.model_name, version, "vllm")
+    assert r.output == recorded(q1, 0)
+    assert r.samples == [recorded(q1, 1), recorded(q1, 2)]  # k = 3, different seeds
+    assert len({r.output, *r.samples}) == 3
+    assert (r.samples_requested, r.samples_degraded) == (3, None)
+    assert r.output_tokens == count_tokens(r.output)
+    assert r.input_tokens == count_tokens(q1)
+    assert r.total_output_tokens == sum(count_tokens(t) for t in (r.output, *r.samples))
+    assert (r.product, r.tenant, r.metadata) == ("contracts-it", "school-7", meta)
+    assert r.latency_ms > 0
+
+    # TensorRT-LLM ensemble contract: [1, 1] typed tensors, unary, dynamic batching.
+    t = results[trt_id]
+    assert (t.model_name, t.model_version, t.adapter) == (s.trtllm_model_name, version, "trtllm")
+    assert t.output == recorded(q2, 0) and t.samples == [recorded(q2, 1)]
+    assert t.output_tokens is None and t.input_tokens is None  # the ensemble reports none
+    assert t.metadata == meta and t.tenant == "school-7"
+    assert results[short_id].output == truncate_tokens(recorded(q3, 0), 5)
+
+    dlq = consume_until(s, topics.REQUESTS_DLQ, [unknown_id], timeout_s=60)
+    letter = DeadLetter.from_json(dlq[unknown_id][0])
+    assert letter.reason == "unknown_model" and "no-such-llm" in (letter.error or "")
+
+
+def test_a_product_gets_decisions_and_corrections_for_its_own_requests(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    questions = ReplayBook.load(s.gsm8k_path).questions()
+    with VigilClient(s.kafka_bootstrap, product="sdk-it", tenant="acme") as vigil:
+        # The SDK's producer is durable too.
+        assert vigil._producer.config["acks"] in ("all", -1)
+        assert vigil._producer.config["enable_idempotence"] is True
+        held = vigil.submit(questions[20], hold_for_review=True, metadata={"plan": "pro"})
+        approved = vigil.submit(questions[21], hold_for_review=True, wait=True)
+        vigil.flush()
+
+        screened = consume_until(s, topics.SCREENED, [held, approved], timeout_s=120)
+        for rid in (held, approved):
+            assert ScreeningOutcome.from_json(screened[rid][0]).verdict == "queued"
+        queue = ReviewQueue.from_url(s.redis_url)
+        for rid, kind in ((held, "correct"), (approved, "approve")):
+            item = queue.get(rid)
+            assert item is not None and item.hold_for_review and item.product == "sdk-it"
+            queue.decide(
+                ReviewDecision(
+                    request_id=rid,
+                    decision=kind,  # type: ignore[arg-type]
+                    reviewer="reviewer",
+                    corrected_answer="42" if kind == "correct" else None,
+                    model_name=item.model_name,
+                    model_version=item.model_version,
+                    product=item.product,
+                    tenant=item.tenant,
+                    metadata=item.metadata,
+                )
+            )
+
+        mine = {held, approved}
+        decisions: dict[str, ReviewDecision] = {}
+        for d in vigil.decisions(request_ids=mine, from_beginning=True, timeout_ms=60_000):
+            decisions[d.request_id] = d
+            if set(decisions) == mine:
+                break
+        assert decisions[held].decision == "correct" and decisions[held].corrected_answer == "42"
+        assert decisions[held].metadata == {"plan": "pro"}
+        assert decisions[approved].decision == "approve"
+        corrections = [
+            d.request_id
+            for d in vigil.corrections(request_ids=mine, from_beginning=True, timeout_ms=5_000)
+        ]
+        assert corrections == [held]
+
+    # Another product never sees them.
+    with VigilClient(s.kafka_bootstrap, product="someone-else") as other:
+        assert not list(other.decisions(request_ids=mine, from_beginning=True, timeout_ms=3_000))
+
+
+def test_the_runnable_product_example_submits_and_waits(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    out = subprocess.run(
+        [
+            sys.executable,
+            "examples/product_example.py",
+            "--bootstrap",
+            s.kafka_bootstrap,
+            "--count",
+            "4",
+            "--wait-s",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        env={**s.as_env(), "PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    ids = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("submitted")]
+    assert len(ids) == 4
+    got = consume_until(s, topics.RESULTS, ids, timeout_s=120)
+    assert set(ids) <= set(got)

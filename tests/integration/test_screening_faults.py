@@ -1,0 +1,263 @@
+"""The screening worker under faults, on a dedicated real Kafka and Redis (not the session stack).
+
+- kill -9 of the worker three times while it works through 20,000 pre-produced results:
+  every result id still ends on ``llm.screened`` or the dead-letter topic, with one verdict,
+  and the review queue holds exactly one item per queued id;
+- a check plugin that raises dead-letters only the results it raised on (``check_failed``,
+  naming the plugin), and the worker goes on;
+- Redis down for a few seconds: results wait and retry instead of being dead-lettered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from reviewers.queue import ReviewQueue
+from reviewers.redis_server import redis_process
+from streams import topics
+from streams.checks.base import BaseCheck, CheckInput
+from streams.kafka_broker import broker_process
+from streams.topics import ensure_topics
+from tests.conftest import free_port
+from vigil.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
+from vigil.settings import VARIANTS, VigilSettings, load_settings
+from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+
+pytestmark = pytest.mark.integration
+
+EXPLODE = "[explode]"
+TOTAL = 20_000
+
+
+class ExplodingCheck(BaseCheck):
+    """A third-party check with a bug: it raises on prompts carrying the marker."""
+
+    name = "exploding"
+
+    def check(self, item: CheckInput) -> CheckResult:
+        if EXPLODE in item.result.prompt:
+            raise RuntimeError("plugin bug")
+        return CheckResult(check=self.name, score=0.0, flagged=False)
+
+
+def make_exploding_check(options: Mapping[str, Any]) -> ExplodingCheck:
+    return ExplodingCheck()
+
+
+@pytest.fixture(scope="module")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Supervisor, VigilSettings]]:
+    run_dir: Path = tmp_path_factory.mktemp("vigil-screening-faults")
+    config = run_dir / "checks.toml"
+    config.write_text(
+        "[checks.plugins]\n"
+        'exploding = "tests.integration.test_screening_faults:make_exploding_check"\n'
+    )
+    settings = load_settings(
+        run_dir=run_dir,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        topic_partitions=4,
+        checks_config=str(config),
+        worker_session_timeout_s=6.0,
+        worker_queue_retry_s=120.0,
+    )
+    with Supervisor(settings.logs_dir) as sup:
+        sup.start(redis_process(settings))
+        sup.start(broker_process(settings))
+        ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+        yield sup, settings
+
+
+def _worker_spec(sup: Supervisor, settings: VigilSettings) -> ProcessSpec:
+    return ProcessSpec(
+        name="worker",
+        argv=[sys.executable, "-m", "vigil.cli", "worker"],
+        env={"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1", **settings.as_env()},
+        ready=marker_ready(settings.ready_dir, "worker", lambda: sup.pid("worker")),
+        ready_timeout_s=120.0,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def _results(settings: VigilSettings, prefix: str, n: int) -> list[InferenceResult]:
+    """Real recorded GSM8K outputs, the other variants as the k samples; 1 % explode."""
+    rows = [orjson.loads(line) for line in settings.gsm8k_path.read_bytes().splitlines()]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    out = []
+    for i, (row, variant) in enumerate(zip(itertools.cycle(rows), itertools.cycle(VARIANTS))):
+        if i == n:
+            break
+        prompt = row["question"] + (f" {EXPLODE}" if i % 100 == 7 else "")
+        out.append(
+            InferenceResult(
+                request_id=f"{prefix}-{i}",
+                created_at=start + timedelta(milliseconds=i),
+                request_created_at=start,
+                prompt=prompt,
+                output=row[variant]["solution"],
+                samples=[row[v]["solution"] for v in VARIANTS if v != variant],
+                model_name="replay-reasoner",
+                model_version=variant,
+                latency_ms=12.0,
+            )
+        )
+    return out
+
+
+def _produce(settings: VigilSettings, results: list[InferenceResult], garbage: int = 0) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=262144
+    )
+    for r in results:
+        producer.send(topics.RESULTS, r.to_json(), key=r.request_id.encode())
+    for i in range(garbage):
+        producer.send(topics.RESULTS, b"{not json", key=f"garbage-{i}".encode())
+    producer.flush()
+    producer.close()
+
+
+class Outcomes:
+    """Reads llm.screened and the results DLQ in the background: request id -> records."""
+
+    def __init__(self, settings: VigilSettings, prefix: str) -> None:
+        self.prefix = prefix.encode()
+        self.screened: dict[str, list[ScreeningOutcome]] = defaultdict(list)
+        self.dead: dict[str, list[DeadLetter]] = defaultdict(list)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.consumer = KafkaConsumer(
+            topics.SCREENED,
+            topics.RESULTS_DLQ,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for tp, msgs in self.consumer.poll(timeout_ms=200, max_records=5000).items():
+                with self.lock:
+                    for m in msgs:
+                        if m.key is None or not m.key.startswith(self.prefix):
+                            continue
+                        rid = m.key.decode()
+                        if tp.topic == topics.SCREENED:
+                            self.screened[rid].append(ScreeningOutcome.from_json(m.value))
+                        else:
+                            self.dead[rid].append(DeadLetter.from_json(m.value))
+
+    def done(self) -> int:
+        with self.lock:
+            return len(set(self.screened) | set(self.dead))
+
+    def wait_for(self, count: int, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while self.done() < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.done()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.consumer.close()
+
+
+def _kill9(sup: Supervisor, name: str) -> None:
+    pid = sup.pid(name)
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    sup.stop(name)  # reaps it (it is dead already)
+
+
+def test_kill9_worker_three_times_loses_nothing_and_queues_once(
+    infra: tuple[Supervisor, VigilSettings],
+) -> None:
+    sup, settings = infra
+    t0 = time.monotonic()
+    results = _results(settings, "kill", TOTAL)
+    _produce(settings, results, garbage=5)
+    ids = {r.request_id for r in results}
+    exploding = {r.request_id for r in results if EXPLODE in r.prompt}
+    outcomes = Outcomes(settings, "kill")
+    try:
+        sup.start(_worker_spec(sup, settings))
+        for kill, share in enumerate((0.15, 0.4, 0.65), 1):
+            got = outcomes.wait_for(int(share * TOTAL), timeout_s=240)
+            assert got >= share * TOTAL, f"stalled at {got} of {TOTAL} before kill {kill}"
+            _kill9(sup, "worker")
+            sup.start(_worker_spec(sup, settings))
+        outcomes.wait_for(TOTAL, timeout_s=300)
+    finally:
+        outcomes.close()
+    print(f"\n20k results with 3 kill -9: {time.monotonic() - t0:.0f}s")
+
+    ended = set(outcomes.screened) | set(outcomes.dead)
+    missing = ids - ended
+    assert not missing, f"{len(missing)} results lost, e.g. {sorted(missing)[:5]}"
+    # Exactly one final state per id: dead-lettered ones were never screened and vice versa.
+    assert not set(outcomes.screened) & set(outcomes.dead)
+    assert set(outcomes.dead) == exploding
+    for rid in exploding:
+        letter = outcomes.dead[rid][0]
+        assert letter.reason == "check_failed" and "exploding" in (letter.error or "")
+    # Re-delivered results got the verdict they got the first time.
+    for rid, records in outcomes.screened.items():
+        assert len({r.verdict for r in records}) == 1, f"{rid}: {[r.verdict for r in records]}"
+    redelivered = sum(len(v) - 1 for v in outcomes.screened.values())
+    print(f"re-delivered outcomes (deduped by request id): {redelivered}")
+
+    queue = ReviewQueue.from_url(settings.redis_url)
+    queued = {rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"}
+    assert queued, "the checks queued nothing"
+    assert queue.count_pending() == len(queued)
+    for rid in sorted(queued)[:: max(1, len(queued) // 200)]:
+        item = queue.get(rid)
+        assert item is not None and item.request_id == rid and item.route is not None
+    for rid in sorted(set(outcomes.screened) - queued)[:200]:
+        assert queue.get(rid) is None
+
+
+def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
+    infra: tuple[Supervisor, VigilSettings],
+) -> None:
+    from reviewers.redis_server import redis_process as redis_spec
+
+    sup, settings = infra
+    if sup.pid("worker") is None:
+        sup.start(_worker_spec(sup, settings))
+    results = [r for r in _results(settings, "outage", 600) if EXPLODE not in r.prompt]
+    outcomes = Outcomes(settings, "outage")
+    try:
+        sup.stop("redis")
+        _produce(settings, results)
+        time.sleep(4.0)  # the worker meets the outage: it must wait, not dead-letter
+        with outcomes.lock:
+            dead_during = dict(outcomes.dead)
+        sup.start(redis_spec(settings))
+        outcomes.wait_for(len(results), timeout_s=180)
+    finally:
+        outcomes.close()
+    assert not dead_during
+    assert not outcomes.dead, {k: v[0].reason for k, v in list(outcomes.dead.items())[:5]}
+    assert {r.request_id for r in results} <= set(outcomes.screened)
+    queue = ReviewQueue.from_url(settings.redis_url)
+    queued = [rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"]
+    assert queued and all(queue.get(rid) is not None for rid in queued)
