@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 
 from vigil.settings import VigilSettings, load_settings
 from vigil.stack import start_stack
@@ -30,21 +31,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def isolated_settings(run_dir: Path, **overrides: object) -> VigilSettings:
+    """Settings for a stack of its own: every server on a free loopback port, files in run_dir."""
+    grpc = free_port()
+    ports: dict[str, object] = {
+        "kafka_bootstrap": f"127.0.0.1:{free_port()}",
+        "kafka_controller_port": free_port(),
+        "redis_url": f"redis://127.0.0.1:{free_port()}/0",
+        "triton_http_port": free_port(),
+        "triton_grpc_port": grpc,
+        "triton_grpc_url": f"127.0.0.1:{grpc}",
+        "console_port": free_port(),
+    }
+    return load_settings(run_dir=run_dir, **{**ports, **overrides})
+
+
+def consume_until(
+    settings: VigilSettings, topic: str, want: Iterable[str], timeout_s: float
+) -> dict[str, list[bytes]]:
+    """Reads ``topic`` from the start until every key in ``want`` was seen; key -> values."""
+    wanted = set(want)
+    seen: dict[str, list[bytes]] = {}
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not wanted.issubset(seen):
+            for msg in consumer:
+                if msg.key is not None:
+                    seen.setdefault(msg.key.decode(), []).append(msg.value)
+                if wanted.issubset(seen):
+                    break
+    finally:
+        consumer.close()
+    return seen
+
+
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> VigilSettings:
-    run_dir: Path = tmp_path_factory.mktemp("vigil-run")
-    grpc = free_port()
-    return load_settings(
-        run_dir=run_dir,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        triton_http_port=free_port(),
-        triton_grpc_port=grpc,
-        triton_grpc_url=f"127.0.0.1:{grpc}",
-        console_port=free_port(),
-        topic_partitions=2,
-    )
+    return isolated_settings(tmp_path_factory.mktemp("vigil-run"), topic_partitions=2)
 
 
 @pytest.fixture(scope="session")

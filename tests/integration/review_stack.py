@@ -21,8 +21,8 @@ from reviewers.queue import ReviewQueue
 from reviewers.redis_server import redis_process
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
-from tests.conftest import free_port
-from vigil.settings import VigilSettings, load_settings
+from tests.conftest import isolated_settings
+from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 
 LEASE_S = 3.0
@@ -53,11 +53,8 @@ def relay_process(sup: Supervisor, settings: VigilSettings) -> ProcessSpec:
 @pytest.fixture(scope="session")
 def review_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewStack]:
     run_dir = tmp_path_factory.mktemp("review-run")
-    settings = load_settings(
-        run_dir=run_dir,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    settings = isolated_settings(
+        run_dir,
         topic_partitions=2,
         review_tick_s=0.1,
         review_lease_s=LEASE_S,

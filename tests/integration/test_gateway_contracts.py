@@ -5,49 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Iterable
 
 import pytest
-from kafka import KafkaConsumer
 
 from inference.replay_data import ReplayBook
 from inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.client import VigilClient
+from tests.conftest import consume_until
 from vigil.contracts import DeadLetter, InferenceResult, ReviewDecision, ScreeningOutcome
 from vigil.settings import REPO_ROOT, VigilSettings
 from vigil.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
-
-
-def consume_until(
-    settings: VigilSettings, topic: str, want: Iterable[str], timeout_s: float
-) -> dict[str, list[bytes]]:
-    """Reads ``topic`` from the start until every key in ``want`` was seen; key -> values."""
-    wanted = set(want)
-    seen: dict[str, list[bytes]] = {}
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not wanted.issubset(seen):
-            for msg in consumer:
-                if msg.key is not None:
-                    seen.setdefault(msg.key.decode(), []).append(msg.value)
-                if wanted.issubset(seen):
-                    break
-    finally:
-        consumer.close()
-    return seen
 
 
 def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(

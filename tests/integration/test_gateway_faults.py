@@ -25,9 +25,9 @@ from streams.client import VigilClient
 from streams.gateway_runner import GROUP_ID, STATS_FILE
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
-from tests.conftest import free_port
+from tests.conftest import isolated_settings
 from vigil.contracts import DeadLetter
-from vigil.settings import VigilSettings, load_settings
+from vigil.settings import VigilSettings
 from vigil.stack import SERVICE_ENV, VIGIL
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 
@@ -38,14 +38,8 @@ MAX_PENDING = 16
 
 @pytest.fixture(scope="module")
 def fault_settings(tmp_path_factory: pytest.TempPathFactory) -> VigilSettings:
-    grpc = free_port()
-    return load_settings(
-        run_dir=tmp_path_factory.mktemp("vigil-faults"),
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        triton_http_port=free_port(),
-        triton_grpc_port=grpc,
-        triton_grpc_url=f"127.0.0.1:{grpc}",
+    return isolated_settings(
+        tmp_path_factory.mktemp("vigil-faults"),
         topic_partitions=2,
         replay_delay_ms=20.0,
         gateway_max_in_flight=4,

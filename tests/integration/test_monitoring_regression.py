@@ -27,9 +27,9 @@ from streams import topics
 from streams.client import VigilClient
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
-from tests.conftest import free_port
+from tests.conftest import isolated_settings
 from vigil.contracts import Alert
-from vigil.settings import VigilSettings, load_settings
+from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 
 pytestmark = pytest.mark.integration
@@ -55,15 +55,8 @@ def regression_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Supervisor, VigilSettings]]:
     run_dir = tmp_path_factory.mktemp("vigil-monitor-regression")
-    grpc = free_port()
-    settings = load_settings(
-        run_dir=run_dir,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        triton_http_port=free_port(),
-        triton_grpc_port=grpc,
-        triton_grpc_url=f"127.0.0.1:{grpc}",
+    settings = isolated_settings(
+        run_dir,
         topic_partitions=2,
         replay_variant="175b_verification",
         # Every request gets its samples: no budget cut in the middle of the test.

@@ -7,51 +7,23 @@ screening -> Redis review queue -> a reviewer decides -> outbox relay -> review.
 from __future__ import annotations
 
 import random
-import time
 import uuid
-from collections.abc import Iterable
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from inference.replay_data import ReplayBook
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.checks.steps import check_steps
 from streams.client import VigilClient
+from tests.conftest import consume_until
 from vigil.contracts import DeadLetter, ReviewDecision, ScreeningOutcome
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
-
-
-def _consume_until(
-    settings: VigilSettings, topic: str, want: Iterable[str], timeout_s: float
-) -> dict[str, list[bytes]]:
-    """Reads ``topic`` from the start until every key in ``want`` was seen; key -> values."""
-    wanted = set(want)
-    seen: dict[str, list[bytes]] = {}
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not wanted.issubset(seen):
-            for msg in consumer:
-                if msg.key is not None:
-                    seen.setdefault(msg.key.decode(), []).append(msg.value)
-                if wanted.issubset(seen):
-                    break
-    finally:
-        consumer.close()
-    return seen
 
 
 def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
@@ -77,7 +49,7 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
         rid: "queued" if expected[q] else "clean" for rid, q in zip(ids, picked, strict=True)
     }
 
-    screened = _consume_until(s, topics.SCREENED, ids, timeout_s=180)
+    screened = consume_until(s, topics.SCREENED, ids, timeout_s=180)
     missing = set(ids) - set(screened)
     assert not missing, f"{len(missing)} request ids never reached a final state"
     verdicts = {}
@@ -130,7 +102,7 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
         )
         decided[b] = approved.decision_id
 
-    on_kafka = _consume_until(s, topics.DECISIONS, decided, timeout_s=60)
+    on_kafka = consume_until(s, topics.DECISIONS, decided, timeout_s=60)
     for rid, decision_id in decided.items():
         got = [ReviewDecision.from_json(v) for v in on_kafka.get(rid, [])]
         assert any(d.decision_id == decision_id for d in got), f"decision for {rid} not on Kafka"
@@ -169,7 +141,7 @@ def test_bad_requests_are_dead_lettered_with_a_reason_and_the_gateway_keeps_goin
     producer.flush()
     producer.close()
 
-    dlq = _consume_until(
+    dlq = consume_until(
         s, topics.REQUESTS_DLQ, [bad_schema_id, unknown_id, oversize_id, "garbage"], 120
     )
     letters = {k: DeadLetter.from_json(v[0]) for k, v in dlq.items()}
@@ -180,4 +152,4 @@ def test_bad_requests_are_dead_lettered_with_a_reason_and_the_gateway_keeps_goin
     assert letters[unknown_id].reason == "model_error"
     assert "no recorded answer" in (letters[unknown_id].error or "")
     # ...and the good request behind them still went through.
-    assert good_id in _consume_until(s, topics.SCREENED, [good_id], timeout_s=120)
+    assert good_id in consume_until(s, topics.SCREENED, [good_id], timeout_s=120)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,18 +45,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    grpc = free_port()
-    env = {
-        **os.environ,
-        "VIGIL_RUN_DIR": str(tmp_path),
-        "VIGIL_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "VIGIL_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "VIGIL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "VIGIL_TRITON_HTTP_PORT": str(free_port()),
-        "VIGIL_TRITON_GRPC_PORT": str(grpc),
-        "VIGIL_TRITON_GRPC_URL": f"127.0.0.1:{grpc}",
-        "VIGIL_CONSOLE_PORT": str(free_port()),
-    }
+    env = {**os.environ, **isolated_settings(tmp_path).as_env()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli", "up", "--demo", "--rate", "5"],
         env=env,
