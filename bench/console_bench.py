@@ -5,21 +5,25 @@ concurrent sessions vs 1, measured side by side in one run.
 
 What it starts (free loopback ports, a temp folder, stopped at the end): one redis-server
 (AOF everysec: the fill is not what is measured) holding two queues, 1,000 and 100,000
-pending items (in databases 1 and 2), and two real ``streamlit run`` consoles, one per
-queue, launched exactly as ``vigil up`` launches it (dashboard/server.py). The sessions are
-real browser sessions: headless Debian Chromium pages driven by Playwright, each logged in
-over the websocket like a reviewer.
+pending items (databases 1 and 2), and two real ``streamlit run`` consoles, one per queue,
+launched exactly as ``vigil up`` launches it (dashboard/server.py).
 
-What it measures: the time from clicking "Next →" (or "← Previous") on the queue page until
-the new page's "Page n of m" line is drawn in the browser: the websocket message, the
-fragment's rerun on the server (its Redis reads: counts, views, one page of 50 items), the
-deltas back, and React drawing them. Clicks alternate between the two consoles round by
-round, so machine noise hits both alike.
+What it measures, per click on "Next →" / "← Previous" of the queue page, two ways:
 
-Concurrency: 20 sessions on the 100k console, each with the live queue page (its fragment
-reruns every 2 s, as for a reviewer who keeps it open) and clicking through pages every
-2-5 s; the probe session's click latency is compared with the same probe alone. The
-browser runs on the same machine and draws all 20 pages, so its CPU is in the number too.
+- browser: a headless Debian Chromium page (Playwright) logged in like a reviewer; the time
+  from the click until the new "Page n of m" line is drawn: the websocket message, the
+  fragment's rerun on the server (its Redis reads: counts, views, one page of 50 items), the
+  deltas back, and the browser drawing them;
+- socket: a session speaking Streamlit's websocket protocol itself (bench/streamlit_client.py,
+  the same protobuf messages a browser sends); the time until the server reports the
+  fragment run finished, i.e. the server's share alone.
+
+Clicks alternate between the consoles round by round, so machine noise hits both alike.
+
+Concurrency: the same two probes on the 100k console, alone and then with 19 more sessions
+(protocol clients: each reruns its live queue fragment every 2 s, as the browser's timer
+does, and changes page every 2-5 s). The other sessions are not browsers: 20 Chromium pages
+drawing on the same 2 cores would measure the client machine, not the console.
 """
 
 from __future__ import annotations
@@ -35,11 +39,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from streamlit_client import StreamlitSession  # noqa: E402
 
 from dashboard.auth import hash_password  # noqa: E402
 from dashboard.server import console_process  # noqa: E402
@@ -113,41 +121,66 @@ def fill(url: str, n: int, prefix: str) -> float:
     return time.perf_counter() - t0
 
 
-class Probe:
-    """One logged-in browser session on a console's queue page."""
+class BrowserProbe:
+    """One logged-in Chromium page on a console's queue page."""
 
-    def __init__(self, page: object, name: str) -> None:
+    def __init__(self, page: Any, name: str, pages: int) -> None:
         self.page = page
         self.name = name
+        self.pages = pages
         self.current = 1
-        self.pages = 0
 
     @classmethod
-    async def open(cls, browser: object, port: int, name: str) -> Probe:
-        context = await browser.new_context(viewport={"width": 1400, "height": 1600})  # type: ignore[attr-defined]
+    async def open(cls, browser: Any, port: int, name: str) -> BrowserProbe:
+        context = await browser.new_context(viewport={"width": 1400, "height": 1600})
         page = await context.new_page()
-        await page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000)
+        await page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
         await page.get_by_label("User").fill(USER)
         await page.get_by_label("Password", exact=True).fill(PASSWORD)
         await page.get_by_role("button", name="Log in").click()
-        await page.get_by_text("Page 1 of", exact=False).wait_for(timeout=60_000)
-        probe = cls(page, name)
-        line = await page.get_by_text("Page 1 of", exact=False).inner_text()
-        probe.pages = int(line.split(" of ")[1].split()[0])
-        return probe
+        first = page.get_by_text("Page 1 of", exact=False)
+        await first.wait_for(timeout=60_000)
+        line = await first.inner_text()
+        return cls(page, name, int(line.split(" of ")[1].split()[0]))
 
     async def flip(self) -> float:
-        """Click to the next page (or back), return the seconds until it is drawn."""
+        """Click to the next page (or back); seconds until the new page is drawn."""
         forward = self.current == 1
         target = self.current + 1 if forward else self.current - 1
-        button = self.page.get_by_role("button", name="Next →" if forward else "← Previous")  # type: ignore[attr-defined]
-        expected = self.page.get_by_text(f"Page {target} of {self.pages}", exact=False)  # type: ignore[attr-defined]
+        button = self.page.get_by_role("button", name="Next →" if forward else "← Previous")
+        expected = self.page.get_by_text(f"Page {target} of {self.pages} ", exact=False)
         t0 = time.perf_counter()
         await button.click()
         await expected.wait_for(timeout=60_000)
-        elapsed = time.perf_counter() - t0
         self.current = target
-        return elapsed
+        return time.perf_counter() - t0
+
+
+class SocketProbe:
+    """One logged-in session over the websocket protocol, without a browser."""
+
+    def __init__(self, session: StreamlitSession, name: str) -> None:
+        self.session = session
+        self.name = name
+        self.current = 1
+
+    @classmethod
+    async def open(cls, port: int, name: str) -> SocketProbe:
+        session = StreamlitSession(port)
+        await session.connect()
+        await session.rerun(
+            set_text={"login_user": USER, "login_password": PASSWORD}, press="login_submit"
+        )
+        assert any(t.startswith("Page 1 of") for t in session.texts), session.texts
+        return cls(session, name)
+
+    async def flip(self) -> float:
+        """Press "Next →" (or back); seconds until the server has sent the new page."""
+        forward = self.current == 1
+        t0 = time.perf_counter()
+        await self.session.rerun(press="page_next" if forward else "page_prev")
+        self.current = 2 if forward else 1
+        return time.perf_counter() - t0
 
 
 def summary(samples: list[float]) -> str:
@@ -156,15 +189,34 @@ def summary(samples: list[float]) -> str:
     return f"median {statistics.median(ms):6.0f} ms   p95 {p95:6.0f} ms   (n={len(ms)})"
 
 
-async def background(probe: Probe, stop: asyncio.Event) -> int:
+def ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(a) / statistics.median(b)
+
+
+async def live(probe: SocketProbe, stop: asyncio.Event) -> int:
+    """A reviewer with the queue page open: its fragment reruns every 2 s (as the browser's
+    timer asks), and a click to another page every 2-5 s."""
     clicks = 0
+    next_click = time.monotonic() + random.uniform(2.0, 5.0)
     while not stop.is_set():
         try:
-            await asyncio.wait_for(stop.wait(), timeout=random.uniform(2.0, 5.0))
+            await asyncio.wait_for(stop.wait(), timeout=2.0)
         except TimeoutError:
-            await probe.flip()
-            clicks += 1
+            await probe.session.tick()
+            if time.monotonic() >= next_click:
+                await probe.flip()
+                clicks += 1
+                next_click = time.monotonic() + random.uniform(2.0, 5.0)
     return clicks
+
+
+async def interleaved(probes: list[Any], rounds: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {p.name: [] for p in probes}
+    for r in range(rounds):
+        for probe in probes if r % 2 == 0 else probes[::-1]:
+            out[probe.name].append(await probe.flip())
+            await asyncio.sleep(0.2)
+    return out
 
 
 async def measure(ports: dict[str, int], rounds: int, sessions: int) -> None:
@@ -174,45 +226,46 @@ async def measure(ports: dict[str, int], rounds: int, sessions: int) -> None:
         browser = await pw.chromium.launch(
             executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
         )
-        small = await Probe.open(browser, ports["1k"], "1k")
-        large = await Probe.open(browser, ports["100k"], "100k")
-        for probe in (small, large):  # warm-up: first renders load code and caches
-            for _ in range(3):
+        probes: list[Any] = [
+            await BrowserProbe.open(browser, ports["1k"], "browser 1k"),
+            await BrowserProbe.open(browser, ports["100k"], "browser 100k"),
+            await SocketProbe.open(ports["1k"], "socket 1k"),
+            await SocketProbe.open(ports["100k"], "socket 100k"),
+        ]
+        for probe in probes:  # warm-up: the first renders load code and fill caches
+            for _ in range(4):
                 await probe.flip()
 
         print(f"\n1. queue page, 1k vs 100k pending items ({rounds} clicks each, interleaved)")
-        size: dict[str, list[float]] = {"1k": [], "100k": []}
-        for r in range(rounds):
-            order = (small, large) if r % 2 == 0 else (large, small)
-            for probe in order:
-                size[probe.name].append(await probe.flip())
-                await asyncio.sleep(0.3)
+        size = await interleaved(probes, rounds)
         for name, values in size.items():
-            print(f"   {name:>5} pending: {summary(values)}")
-        ratio_size = statistics.median(size["100k"]) / statistics.median(size["1k"])
-        print(f"   ratio 100k / 1k (medians): {ratio_size:.2f}   (target <= 1.2)")
+            print(f"   {name:<13} {summary(values)}")
+        for kind in ("browser", "socket"):
+            r = ratio(size[f"{kind} 100k"], size[f"{kind} 1k"])
+            print(f"   {kind:<8} ratio 100k / 1k (medians): {r:.2f}   (target <= 1.2)")
 
-        print(f"\n2. 100k console: 1 session vs {sessions} concurrent sessions")
-        alone = []
-        for _ in range(rounds):
-            alone.append(await large.flip())
-            await asyncio.sleep(0.3)
-        others = [await Probe.open(browser, ports["100k"], f"s{i}") for i in range(sessions - 1)]
+        print(f"\n2. the 100k console: 1 session vs {sessions} concurrent sessions")
+        pair = [probes[1], probes[3]]
+        alone = await interleaved(pair, rounds)
+        others = [await SocketProbe.open(ports["100k"], f"s{i}") for i in range(sessions - 1)]
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(background(p, stop)) for p in others]
-        await asyncio.sleep(3.0)  # every session live and ticking
-        crowded = []
-        for _ in range(rounds):
-            crowded.append(await large.flip())
-            await asyncio.sleep(0.3)
+        tasks = [asyncio.create_task(live(p, stop)) for p in others]
+        await asyncio.sleep(3.0)  # every other session live and ticking
+        crowded = await interleaved(pair, rounds)
         stop.set()
         clicks = sum(await asyncio.gather(*tasks))
-        print(f"   1 session:            {summary(alone)}")
-        print(f"   {sessions} sessions:          {summary(crowded)}")
-        print(f"   (the other {sessions - 1} clicked {clicks} times meanwhile, and their queue")
-        print("    fragments reran every 2 s)")
-        ratio_conc = statistics.median(crowded) / statistics.median(alone)
-        print(f"   ratio {sessions} / 1 (medians): {ratio_conc:.2f}   (target <= 2.0)")
+        for probe in pair:
+            print(f"   {probe.name:<13} alone:        {summary(alone[probe.name])}")
+            print(f"   {probe.name:<13} {sessions} sessions: {summary(crowded[probe.name])}")
+        print(
+            f"   (meanwhile the other {sessions - 1} sessions reran their queue fragment every "
+            f"2 s and changed page {clicks} times)"
+        )
+        for probe in pair:
+            r = ratio(crowded[probe.name], alone[probe.name])
+            print(f"   {probe.name:<13} ratio {sessions} / 1 (medians): {r:.2f}   (target <= 2.0)")
+        for o in others:
+            await o.session.close()
         await browser.close()
 
 

@@ -166,6 +166,9 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--checks-config", default="", help="a checks TOML (default: built-in)")
     parser.add_argument(
+        "--batch-size", type=int, default=0, help="the worker's batch size (default: its own)"
+    )
+    parser.add_argument(
         "--offline-n", type=int, default=5000, help="results screened offline for attribution"
     )
     args = parser.parse_args()
@@ -179,6 +182,7 @@ def main() -> int:
         topic_partitions=args.partitions,
         redis_appendfsync="everysec",
         checks_config=args.checks_config,
+        **({"worker_batch_size": args.batch_size} if args.batch_size else {}),
     )
     prompts = "GSM8K prompts as they are" if args.repeat_prompts else "unique prompts"
     print(f"bench dir {run_dir}; {args.n:,} results, {args.samples} sample(s) each, {prompts}")

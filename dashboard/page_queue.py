@@ -1,35 +1,32 @@
 """The queue page: counts by reason, segment, model version and SLA state; a filtered, paged
-list (one page of items is read from Redis, never the whole queue); "claim next".
+list (one page of items is read from Redis, never the whole queue; select a row to open
+it); "claim next".
 
 The counts and the list live in a fragment that reruns itself every ``console_refresh_s``,
 so the page stays current without a manual refresh and without rerunning the whole app.
 Every count is O(1) or O(log n) in Redis (ZCARD, ZCOUNT, and one ZCARD per view), so the
-page costs the same with a thousand or a hundred thousand pending items.
+page costs the same with a thousand or a hundred thousand pending items; and the reads are
+shared by all sessions for under a second (``queue_snapshot.py``).
 """
 
 from __future__ import annotations
 
 import math
 
-import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
-from dashboard import actions, nav
+from dashboard import actions, nav, queue_snapshot
 from dashboard.auth import User
 from dashboard.exceptions import PermissionDenied
 from dashboard.roles import allowed
-from dashboard.text_view import flag_reason
-from reviewers.console_reads import open_counts
 from reviewers.exceptions import queue_errors
 from reviewers.queue import ReviewQueue
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
 
-_PAGE, _VIEW = "queue_page", "queue_view"
+_PAGE, _VIEW, _SHOWN, _OPENED = "queue_page", "queue_view", "queue_shown", "queue_opened"
 ALL = "all"
-# View kinds as ReviewQueue.view names them, with the heading of their count chart.
-VIEW_KINDS = {"check": "By reason (check)", "segment": "By segment", "model": "By model version"}
-SLA_HORIZONS_S = {"due in 15 min": 900, "due in 1 h": 3600}
 
 
 def _set_page(page: int) -> None:
@@ -68,7 +65,7 @@ def render(queue: ReviewQueue, user: User, settings: VigilSettings) -> None:
     if not allowed(user.role, "claim"):
         st.info("Your role can look at the queue but not claim items.")
     fragment = st.fragment(run_every=settings.console_refresh_s)(_live)
-    fragment(queue, settings.console_page_size)
+    fragment(queue, settings.redis_url, settings.console_page_size)
 
 
 def _filters(options: dict[str, int]) -> str:
@@ -87,76 +84,62 @@ def _filters(options: dict[str, int]) -> str:
     )
 
 
-def _count_chart(title: str, counts: dict[str, int], prefix: str) -> None:
-    st.text(title)
-    if not counts:
-        st.text("(none)")
+def _count_table(table: pa.Table) -> None:
+    """The counts by reason, segment and model version: one small table with a bar per row
+    (one element, sent cheaply on every tick, unlike three charts)."""
+    if table.num_rows == 0:
         return
-    series = pd.Series({k.removeprefix(prefix): v for k, v in counts.items()}, name="items")
-    st.bar_chart(series, horizontal=True, height=40 + 24 * len(series), y_label="", x_label="")
+    largest = max(table.column("items").to_pylist())
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=min(320, 38 + 35 * table.num_rows),
+        column_config={
+            "items": st.column_config.ProgressColumn(
+                "items", format="%d", min_value=0, max_value=max(1, largest)
+            )
+        },
+    )
 
 
-def _live(queue: ReviewQueue, page_size: int) -> None:
+def selected_request(rows: list[int], shown: list[str]) -> str | None:
+    """The request id of the row a user selected, among the rows the table showed then."""
+    return shown[rows[0]] if rows and 0 <= rows[0] < len(shown) else None
+
+
+def _live(queue: ReviewQueue, queue_key: str, page_size: int) -> None:
     try:
-        total = queue.count_pending()
-        views = queue.view_counts()
-        tiers = open_counts(queue)
-        due = {label: queue.count_due(s) for label, s in SLA_HORIZONS_S.items()}
-        overdue = queue.count_due(0)
-        breached = queue.count_breached()
+        c = queue_snapshot.counts(queue, queue_key)
     except queue_errors() as exc:
         st.error(f"Cannot reach the review queue: {exc}")
         return
     cols = st.columns(6)
-    cols[0].metric("Pending reviews", total)
-    cols[1].metric("Open at reviewer tier", tiers["reviewer"])
-    cols[2].metric("Open at lead / ML tier", tiers["lead"] + tiers["ml_team"])
-    cols[3].metric("Overdue", overdue)
-    cols[4].metric("Due within 1 h", due["due in 1 h"])
-    cols[5].metric("SLA breaches (retained)", breached)
+    cols[0].metric("Pending reviews", c.total)
+    cols[1].metric("Open at reviewer tier", c.tiers["reviewer"])
+    cols[2].metric("Open at lead / ML tier", c.tiers["lead"] + c.tiers["ml_team"])
+    cols[3].metric("Overdue", c.overdue)
+    cols[4].metric("Due within 1 h", c.due_soon)
+    cols[5].metric("SLA breaches (retained)", c.breached)
+    _count_table(c.table)
 
-    chart_cols = st.columns(len(VIEW_KINDS))
-    for col, (kind, title) in zip(chart_cols, VIEW_KINDS.items(), strict=True):
-        with col:
-            _count_chart(
-                title, {k: v for k, v in views.items() if k.startswith(f"{kind}:")}, f"{kind}:"
-            )
-
-    tier_views = {f"tier:{t}": n for t, n in tiers.items() if n}
-    view = _filters({**tier_views, **views})
-    count = total if view == ALL else tier_views.get(view, views.get(view, 0))
+    tier_views = {f"tier:{t}": n for t, n in c.tiers.items() if n}
+    view = _filters({**tier_views, **c.views})
+    count = c.total if view == ALL else tier_views.get(view, c.views.get(view, 0))
     pages = max(1, math.ceil(count / page_size))
     page = min(int(st.session_state.get(_PAGE, 0)), pages - 1)
     try:
-        if view == ALL:
-            items = queue.pending(page * page_size, page_size)
-        elif view.startswith("tier:"):
-            items = queue.open_items(view.removeprefix("tier:"), page * page_size, page_size)
-        else:
-            items = queue.view(view, page * page_size, page_size)
+        shown = queue_snapshot.page(queue, queue_key, view, page * page_size, page_size)
     except queue_errors() as exc:
         st.error(f"Cannot read the queue: {exc}")
         return
     except ContractError as exc:  # a stored item that no longer parses: say so, don't crash
         st.error(f"A queued item is unreadable: {exc}")
         return
-    if not items:
+    if not shown.items:
         st.info("Nothing to review here.")
         return
-    widths = [3, 1, 2, 1.5, 5, 1.2]
-    header = ["Request", "Risk", "Model version", "Product", "Why it was flagged", ""]
-    for col, label in zip(st.columns(widths), header, strict=True):
-        col.text(label)  # fixed labels
-    for item in items:
-        row = st.columns(widths)
-        row[0].text(item.request_id)
-        row[1].text(f"{item.risk_score:.2f}")
-        row[2].text(item.model_version)
-        row[3].text(item.product or "-")
-        row[4].text(flag_reason(item))
-        if row[5].button("Open", key=f"open:{item.request_id}"):
-            nav.open_item(item.request_id)
-            st.rerun()  # the whole app, not just this fragment: it switches to the item page
+    _table(shown)
     prev_col, info_col, next_col = st.columns([1, 4, 1])
     prev_col.button(
         "← Previous", key="page_prev", disabled=page == 0, on_click=_set_page, args=(page - 1,)
@@ -165,3 +148,32 @@ def _live(queue: ReviewQueue, page_size: int) -> None:
     next_col.button(
         "Next →", key="page_next", disabled=page >= pages - 1, on_click=_set_page, args=(page + 1,)
     )
+
+
+def _table(shown: queue_snapshot.Page) -> None:
+    """The page of items as one table (one element, whatever the page size); selecting a
+    row opens its item. The table's key changes after each opening, so that coming back to
+    the queue starts with nothing selected."""
+    opened = int(st.session_state.get(_OPENED, 0))
+    event = st.dataframe(
+        shown.table,
+        key=f"queue_table:{opened}",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        height=38 + 35 * len(shown.items),
+        column_config={
+            "risk": st.column_config.ProgressColumn(
+                "risk", format="%.2f", min_value=0, max_value=1
+            ),
+            "why it was flagged": st.column_config.TextColumn(width="large"),
+        },
+    )
+    # Rows are mapped to the ids the user saw, not to a re-read page that may have moved.
+    rid = selected_request(list(event.selection.rows), st.session_state.get(_SHOWN, []))
+    st.session_state[_SHOWN] = [i.request_id for i in shown.items]
+    if rid is not None:
+        st.session_state[_OPENED] = opened + 1
+        nav.open_item(rid)
+        st.rerun()  # the whole app, not just this fragment: it switches to the item page

@@ -1,4 +1,5 @@
-"""Runs the Streamlit console: loopback by default, XSRF on, no usage statistics, no watcher."""
+"""Runs the Streamlit console: loopback by default, XSRF on, no usage statistics, no watcher,
+no forced garbage collection after each rerun."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def console_argv(settings: VigilSettings) -> list[str]:
         "--client.toolbarMode",
         "minimal",
         "--global.developmentMode",
+        "false",
+        # Streamlit runs a full gc.collect() after every script run by default: ~100 ms of
+        # one interpreter per rerun here (the heap holds pandas, pyarrow, altair), so every
+        # live fragment tick of every session paid it (bench/console_bench.py). Python's
+        # own generational collector still runs.
+        "--runner.postScriptGC",
         "false",
     ]
 

@@ -32,7 +32,6 @@ import gc
 import logging
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -44,7 +43,12 @@ from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.checks.base import AnswerRecord, prompt_key
 from streams.checks.exceptions import CheckFailed
-from streams.checks.stability import append_history, decode_history, encode_history
+from streams.checks.stability import (
+    RecentPrompts,
+    append_history,
+    decode_history,
+    encode_history,
+)
 from streams.triage import Screener, Triage
 from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
 from vigil.exceptions import ContractError
@@ -152,8 +156,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                     failed.update(await enqueue([item]))
                 return failed
 
-    # Prompts by when they were last answered, oldest first: the table's eviction order.
-    recent: OrderedDict[bytes, None] = OrderedDict()
+    # The least recently answered prompts are forgotten past MAX_PROMPTS.
+    recent = RecentPrompts(MAX_PROMPTS)
 
     def remember(done: Sequence[Triage], stored: dict[str, tuple[AnswerRecord, ...]]) -> None:
         updated: dict[str, tuple[AnswerRecord, ...]] = {}
@@ -166,12 +170,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         for key, records in updated.items():
             raw_key = key.encode()
             history[raw_key] = encode_history(records)
-            recent[raw_key] = None
-            recent.move_to_end(raw_key)
-        while len(recent) > MAX_PROMPTS:
-            oldest, _ = recent.popitem(last=False)
-            if oldest in history:
-                del history[oldest]
+            for oldest in recent.touch(raw_key):
+                if oldest in history:
+                    del history[oldest]
 
     async def screen_batch(values: Sequence[bytes]) -> None:
         deliveries: list[Awaitable[Any]] = []
@@ -236,6 +237,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
     @app.timer(SWEEP_INTERVAL_S)
     async def forget_old_prompts() -> None:
+        # ``recent`` bounds what this process answers; prompts recovered from the changelog
+        # after a restart are not in it: this sweep bounds those (it does nothing otherwise).
         excess = len(history) - MAX_PROMPTS
         if excess <= 0:
             return

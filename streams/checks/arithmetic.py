@@ -223,6 +223,8 @@ def parse_number(text: str) -> float:
     if len(text) > MAX_EXPRESSION_CHARS * 10:
         # Runaway digits ("0.3333…" for a page) are still a number; bound only the absurd.
         raise ArithmeticParseError(f"number of {len(text)} characters is too long")
+    if text.isdigit() and text.isascii() and len(text) <= _MEMO_MAX_CHARS:
+        return float(text)  # what the pattern below makes of plain digits, at a glance
     if len(text) > _MEMO_MAX_CHARS:
         return _parse_number(text)
     value, refused = _parse_number_memo(text)

@@ -9,6 +9,7 @@ an item to review for it alone.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from streams.checks.base import BaseCheck, CheckInput
@@ -18,18 +19,38 @@ __all__ = ["CHECK_NAME", "CoverageCheck", "check_coverage"]
 
 CHECK_NAME = "question_coverage"
 FLAG_SHARE = 0.5
-_NUMBER_RE = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# A number: digits (thousands separators in groups of three), decimals; not the tail of a
+# word or of another number (``x2``, ``3.5``'s ``5``): no word character or ``.`` before it.
+_NUMBER_RE = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NOT_BEFORE_RE = re.compile(r"[\w.]")
+PROMPT_CACHE_SIZE = 4096
 
 
 def _numbers(text: str) -> dict[float, str]:
+    """Every number in ``text`` (first spelling of each value), as the scan that puts the
+    "no word character or ``.`` before" test first would find them. That scan tries every
+    position of the text; this one lets the pattern find each candidate (it starts with a
+    digit, so the search skips ahead fast) and tests the character before it, going on
+    from the next position when that fails, which is where the other scan would be."""
     found: dict[float, str] = {}
-    for m in _NUMBER_RE.finditer(text):
+    pos = 0
+    search = _NUMBER_RE.search
+    while (m := search(text, pos)) is not None:
+        start = m.start()
+        if start and _NOT_BEFORE_RE.match(text, start - 1):
+            pos = start + 1
+            continue
         found.setdefault(float(m.group(0).replace(",", "")), m.group(0))
+        pos = m.end()
     return found
 
 
+# The question's numbers: questions are asked again and again, outputs hardly ever repeat.
+_prompt_numbers = functools.lru_cache(maxsize=PROMPT_CACHE_SIZE)(_numbers)
+
+
 def check_coverage(prompt: str, output: str) -> CheckResult:
-    given = _numbers(prompt)
+    given = _prompt_numbers(prompt)
     if not given:
         return CheckResult(check=CHECK_NAME, score=0.0, flagged=False)
     used = _numbers(output)

@@ -20,6 +20,7 @@ around each candidate. Most reasoning text has no candidate at all and costs mic
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ SEVERITY = {
     "PERSON": 0.6,
 }
 _PHONE_WINDOW = 12
+PROMPT_CACHE_SIZE = 4096
 
 # Cheap gates: a recognizer runs only where its candidate pattern matches.
 _CANDIDATES: dict[str, re.Pattern[str]] = {
@@ -296,9 +298,13 @@ class PiiReport:
     redacted_output: str | None
 
 
-def scan(scanner: PiiScanner, prompt: str, output: str) -> PiiReport:
+def scan(
+    scanner: PiiScanner, prompt: str, output: str, in_prompt: list[PiiFinding] | None = None
+) -> PiiReport:
+    """``in_prompt``: the prompt's findings, when known already."""
     in_output = scanner.find(output)
-    in_prompt = scanner.find(prompt)
+    if in_prompt is None:
+        in_prompt = scanner.find(prompt)
     leaks = leaked(in_output, in_prompt)
     evidence = []
     for f in leaks[:20]:
@@ -332,25 +338,43 @@ def scan(scanner: PiiScanner, prompt: str, output: str) -> PiiReport:
 
 class PiiCheck(BaseCheck):
     """The check. It keeps the reports of its last batch, so that the redacted texts of the
-    results that go to review come without scanning them again (``report``)."""
+    results that go to review come without scanning them again (``report``), and the
+    findings of recent prompts by prompt key (questions are asked again and again; outputs
+    hardly repeat), at most ``PROMPT_CACHE_SIZE`` of them."""
 
     name = CHECK_NAME
 
     def __init__(self, scanner_factory: Callable[[], PiiScanner] = PiiScanner) -> None:
         self.scanner = scanner_factory()
         self._reports: dict[str, PiiReport] = {}
+        self._prompts: OrderedDict[str, list[PiiFinding]] = OrderedDict()
+
+    def _in_prompt(self, item: CheckInput) -> list[PiiFinding]:
+        key = item.prompt_key
+        if not key:
+            return self.scanner.find(item.result.prompt)
+        found = self._prompts.get(key)
+        if found is None:
+            found = self._prompts[key] = self.scanner.find(item.result.prompt)
+            if len(self._prompts) > PROMPT_CACHE_SIZE:
+                self._prompts.popitem(last=False)
+        else:
+            self._prompts.move_to_end(key)
+        return found
+
+    def _scan(self, item: CheckInput) -> PiiReport:
+        result = item.result
+        return scan(self.scanner, result.prompt, result.output, self._in_prompt(item))
 
     def report(self, item: CheckInput) -> PiiReport:
         found = self._reports.get(item.result.request_id)
         if found is None:
-            found = scan(self.scanner, item.result.prompt, item.result.output)
+            found = self._scan(item)
         return found
 
     def check(self, item: CheckInput) -> CheckResult:
         return self.report(item).result
 
     def check_batch(self, items: Sequence[CheckInput]) -> list[CheckResult]:
-        self._reports = {
-            i.result.request_id: scan(self.scanner, i.result.prompt, i.result.output) for i in items
-        }
+        self._reports = {i.result.request_id: self._scan(i) for i in items}
         return [self._reports[i.result.request_id].result for i in items]

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _ANSWER_RE = re.compile(r"(?:A:|####)\s*(?P<answer>.*?)\s*")
+_ANSWER_MARKERS = ("A:", "####")
 # No ``<``, ``>`` or newline inside: a cut-off ``<<41.472+8.`` never swallows later text.
 _ANNOTATION_RE = re.compile(r"<<(?P<body>[^<>\n]*)>>")
 # The number a model writes right after ``>>``: optional currency and sign, thousands
@@ -79,6 +80,8 @@ class ParsedSolution:
 
 
 def _annotations(line: str) -> tuple[Annotation, ...]:
+    if "<<" not in line:
+        return ()
     found = []
     for match in _ANNOTATION_RE.finditer(line):
         body = match.group("body")
@@ -101,6 +104,8 @@ def _annotations(line: str) -> tuple[Annotation, ...]:
 
 def _answer_of(line: str) -> str | None:
     """The answer on an ``A:`` / ``####`` line (already stripped), else ``None``."""
+    if not line.startswith(_ANSWER_MARKERS):
+        return None
     match = _ANSWER_RE.fullmatch(line)
     return match.group("answer") if match else None
 

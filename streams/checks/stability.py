@@ -13,7 +13,7 @@ answer is already in the history, only the entries ahead of its own count
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 import orjson
@@ -24,6 +24,7 @@ from vigil.contracts import CheckResult, Evidence
 __all__ = [
     "CHECK_NAME",
     "DEFAULT_MAX_HISTORY",
+    "RecentPrompts",
     "StabilityCheck",
     "answer_label",
     "append_history",
@@ -117,6 +118,27 @@ def decode_history(raw: bytes | None) -> tuple[AnswerRecord, ...]:
         )
     except (orjson.JSONDecodeError, TypeError, ValueError, IndexError):
         return ()
+
+
+class RecentPrompts:
+    """Prompt keys in the order they were last answered, at most ``limit`` of them: what
+    bounds the answer-history table. ``touch`` returns the keys it pushes out (the least
+    recently answered), whose history the worker then deletes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._order: OrderedDict[bytes, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def touch(self, key: bytes) -> list[bytes]:
+        self._order[key] = None
+        self._order.move_to_end(key)
+        out = []
+        while len(self._order) > self.limit:
+            out.append(self._order.popitem(last=False)[0])
+        return out
 
 
 class StabilityCheck(BaseCheck):

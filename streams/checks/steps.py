@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from streams.checks.arithmetic import evaluate, parse_number
@@ -248,18 +248,17 @@ _STEP_NUMBER_RE = re.compile(
 )
 
 
-def _last_step_values(step: Step) -> list[tuple[float, tuple[int, int]]]:
-    """The numbers the step computes (annotation results) or writes, with their spans."""
-    out: list[tuple[float, tuple[int, int]]] = []
+def _last_step_values(step: Step) -> Iterator[tuple[float, tuple[int, int]]]:
+    """The numbers the step computes (annotation results) or writes, with their spans, in
+    that order: a generator, so a caller that finds what it looks for early stops early."""
     for ann in step.annotations:
         value = _number(ann.claimed)
         if value is not None:
-            out.append((value, ann.span))
+            yield value, ann.span
     for match in _STEP_NUMBER_RE.finditer(step.text):
         value = _number(match.group(0).replace("$", "").replace("€", "").replace("£", ""))
         if value is not None:
-            out.append((value, match.span()))
-    return out
+            yield value, match.span()
 
 
 def _check_answer_follows(parsed: ParsedSolution) -> list[_Finding]:
@@ -267,12 +266,14 @@ def _check_answer_follows(parsed: ParsedSolution) -> list[_Finding]:
     if parsed.final_value is None or parsed.final_answer is None or not parsed.steps:
         return []  # no answer is ``_check_final``'s finding
     last = parsed.steps[-1]
-    values = _last_step_values(last)
+    answer = parsed.final_value
+    values: list[tuple[float, tuple[int, int]]] = []
+    for value, span in _last_step_values(last):
+        if _agrees(value, answer, parsed.final_answer):
+            return []  # most often the last calculation: the rest need not be read
+        values.append((value, span))
     if not values:
         return []  # a step of pure prose ("So she has that many left."): nothing to compare
-    answer = parsed.final_value
-    if any(_agrees(v, answer, parsed.final_answer) for v, _ in values):
-        return []
     if any(_agrees(v / 100, answer, parsed.final_answer) for v, _ in values):
         return []  # ``... = 25%`` then ``A: 0.25``
     where = f"step {last.index + 1}"
@@ -297,7 +298,10 @@ def _may_run(text: str) -> bool:
     cheaper than the backtracking search, and almost no line passes."""
     if len(text) < _RUN_MIN:
         return False
-    return any(n >= _RUN_MIN and not ch.isspace() for ch, n in Counter(text).items())
+    counts = Counter(text)
+    if max(counts.values()) < _RUN_MIN:
+        return False
+    return any(n >= _RUN_MIN and not ch.isspace() for ch, n in counts.items())
 
 
 def _repeated_unit(steps: Sequence[Step]) -> _Finding | None:

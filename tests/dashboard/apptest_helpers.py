@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -73,8 +74,24 @@ def field(name: str, request_id: str, version: int = 1) -> str:
     return f"{name}:{request_id}:{version}"
 
 
+def queue_table(at: AppTest) -> Any:
+    """The queue page's list of items (one st.dataframe, keyed ``queue_table:<n>``)."""
+    return next(df for df in at.dataframe if (df.key or "").startswith("queue_table"))
+
+
+def listed(at: AppTest) -> list[str]:
+    """The request ids the queue page lists, in order."""
+    return [str(r) for r in queue_table(at).value["request"]]
+
+
 def open_item(at: AppTest, request_id: str) -> AppTest:
-    return click(at, f"open:{request_id}")
+    """Select the item's row in the queue table, as a click on it in the browser does."""
+    table = queue_table(at)
+    row = listed(at).index(request_id)
+    at.session_state[table.key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def claim(at: AppTest) -> AppTest:

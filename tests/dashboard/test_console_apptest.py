@@ -14,8 +14,11 @@ from tests.dashboard.apptest_helpers import (
     click,
     errors,
     has_button,
+    listed,
     login,
     metric,
+    open_item,
+    queue_table,
     start,
     texts,
 )
@@ -52,21 +55,35 @@ def test_queue_lists_items_with_counts_by_reason_segment_model_and_sla(
     assert metric(at, "Open at reviewer tier") == "2"
     assert metric(at, "Due within 1 h") == "1"
     assert metric(at, "Overdue") == "0"
-    shown = texts(at)
-    assert {"req-42", "req-43", "0.80", "175b_verification", "tutor"} <= set(shown)
-    assert "arithmetic: 48 + 24 = 72, not 70" in shown
-    # Count charts by reason, segment and model version (the data behind them).
-    charts = [c.proto.spec for c in at.get("vega_lite_chart")]
-    assert len(charts) == 3
+    assert listed(at) == ["req-43", "req-42"]  # the nearer deadline first
+    table = queue_table(at).value
+    assert list(table["risk"]) == [0.8, 0.8]
+    assert list(table["model version"]) == ["6b_finetuning", "175b_verification"]
+    assert list(table["product"]) == ["tutor", "tutor"]
+    assert list(table["why it was flagged"]) == ["arithmetic: 48 + 24 = 72, not 70"] * 2
+    # Counts by reason, segment and model version, in one table with a bar per row.
+    [counts] = [df.value for df in at.dataframe if "queue_table" not in (df.key or "")]
+    assert list(zip(counts["by"], counts["value"], counts["items"], strict=True)) == [
+        ("reason", "arithmetic", 2),
+        ("segment", "locale=de-DE", 1),
+        ("segment", "locale=en-US", 1),
+        ("model version", "175b_verification", 1),
+        ("model version", "6b_finetuning", 1),
+    ]
     # The filter offers every view with its count; choosing one narrows the list.
     options = at.selectbox(key="queue_view").options
     assert "model:6b_finetuning  (1)" in options
     assert "segment:locale=de-DE  (1)" in options
     assert "check:arithmetic  (2)" in options
+    assert "tier:reviewer  (2)" in options
     at.selectbox(key="queue_view").select("model:6b_finetuning").run()
-    assert has_button(at, "open:req-43") and not has_button(at, "open:req-42")
+    assert listed(at) == ["req-43"]
     at.selectbox(key="queue_view").select("all").run()
-    assert has_button(at, "open:req-42") and has_button(at, "open:req-43")
+    assert listed(at) == ["req-43", "req-42"]
+    # Selecting a row opens its item; back on the queue nothing is selected any more.
+    at = click(open_item(at, "req-42"), "back")
+    assert [t.value for t in at.title] == ["Review queue"] and listed(at) == ["req-43", "req-42"]
+    assert [t.value for t in at.run().title] == ["Review queue"]
 
 
 def test_queue_pages_and_never_reads_more_than_a_page(
@@ -78,11 +95,11 @@ def test_queue_pages_and_never_reads_more_than_a_page(
     )
     at = login(start(), "reviewer1")
     assert metric(at, "Pending reviews") == "51"
-    assert has_button(at, "open:p50")  # the riskiest comes first
-    assert sum(b.key.startswith("open:") for b in at.button if b.key) == 50
+    assert listed(at)[0] == "p50"  # the riskiest comes first
+    assert len(listed(at)) == 50
     assert "Page 1 of 2 (51 items)" in texts(at)
     at = click(at, "page_next")
-    assert [b.key for b in at.button if b.key and b.key.startswith("open:")] == ["open:p49"]
+    assert listed(at) == ["p49"]
     assert "Page 2 of 2 (51 items)" in texts(at)
     at = click(at, "page_prev")
     assert "Page 1 of 2 (51 items)" in texts(at)

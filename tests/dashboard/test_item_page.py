@@ -28,6 +28,7 @@ from tests.dashboard.apptest_helpers import (
     login,
     markdowns,
     open_item,
+    queue_table,
     start,
     texts,
 )
@@ -277,7 +278,10 @@ def test_model_text_is_rendered_only_as_text(console_env: redis.Redis, make_item
         )
     )
     at = login(start(), "reviewer1")
-    assert f"v {HOSTILE}" in texts(at) and f"arithmetic: E {HOSTILE}" in texts(at)
+    table = queue_table(at).value  # a dataframe: its cells are drawn as text
+    assert list(table["model version"]) == [f"v {HOSTILE}"]
+    assert list(table["why it was flagged"]) == [f"arithmetic: E {HOSTILE}"]
+    assert f"segment:locale=l {HOSTILE}  (1)" in at.selectbox(key="queue_view").options
     _assert_not_markdown(at)
 
     at = claim(open_item(at, "req-hostile"))

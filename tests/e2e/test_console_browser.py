@@ -66,6 +66,8 @@ def _item(request_id: str, **fields: Any) -> ReviewItem:
         ],
         "first_faulty_step": 1,
         "product": "e2e",
+        # Segment values come from request metadata: they end up in the queue's filter menu.
+        "metadata": {"segment": "![seg](http://example.invalid/seg.png) **bold**"},
         "samples": ["Step one ![s](http://example.invalid/sample.png)\nA: 8"],
     }
     return ReviewItem(**{**base, **fields})
@@ -141,6 +143,11 @@ def test_reviewer_claims_next_and_corrects_a_hostile_item(
     r.text("Pending reviews")
     r.button("Claim next").wait_for(timeout=WAIT_MS)
     r.shot(artifacts, "console-queue.png")
+    # The filter menu lists the hostile segment value: as text.
+    r.page.locator("[data-testid='stSelectbox']").first.click()
+    r.text("segment:segment=![seg](http://example.invalid/seg.png) **bold**")
+    r.page.keyboard.press("Escape")
+    r.page.get_by_role("heading", name="Review queue").click()  # focus out of the menu's input
     r.page.keyboard.press("n")  # "Claim next", by its shortcut
     r.text("Claimed; your claim lasts until")
     r.text(item.request_id, exact=True)
@@ -286,6 +293,10 @@ def test_every_page_renders(
         assert lead.page.get_by_text("Traceback").count() == 0, page
         if page == "Monitoring":
             assert lead.page.locator("canvas, svg").count() >= 4  # the charts, drawn
+        if page == "Queue":  # a row's checkbox opens its item
+            table = lead.page.locator("[class*='st-key-queue_table']").first
+            table.click(position={"x": 15, "y": 35 + 17})
+            lead.text("Reasoning, step by step")
         if page == "Alerts":
             lead.text("flag rate of locale=de-DE <img src=x onerror=alert(1)>")
             lead.button("Open item").first.click()
