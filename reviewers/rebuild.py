@@ -251,3 +251,14 @@ def snapshot(client: redis.Redis, prefix: str) -> dict[str, Any]:
             value = _canonical(client.get(raw_key) or b"")
         out[name] = (ktype, value, int(client.pexpiretime(raw_key)))
     return out
+
+
+def rebuild_at(
+    redis_url: str, prefix: str, events: Iterable[bytes], *, force: bool = False
+) -> RebuildStats:
+    """:func:`rebuild` into the Redis at ``redis_url`` (for callers that hold no client)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=60)
+    try:
+        return rebuild(client, prefix, events, force=force)
+    finally:
+        client.close()

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import redis
 from kafka import KafkaConsumer, TopicPartition
 
-from reviewers.rebuild import RebuildStats, rebuild
+from reviewers.rebuild import RebuildStats, rebuild_at
 from streams import topics
 from streams.exceptions import StreamsError
 from vigil.settings import VigilSettings
@@ -59,8 +58,5 @@ def read_review_events(bootstrap: str, *, timeout_s: float = 60.0) -> Iterator[b
 def run_rebuild(
     settings: VigilSettings, *, prefix: str = "vigil", force: bool = False
 ) -> RebuildStats:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=60)
-    try:
-        return rebuild(client, prefix, read_review_events(settings.kafka_bootstrap), force=force)
-    finally:
-        client.close()
+    events = read_review_events(settings.kafka_bootstrap)
+    return rebuild_at(settings.redis_url, prefix, events, force=force)

@@ -8,9 +8,9 @@ The index is built once per worker process from a reference set (GSM8K ``train.j
 default, ``{"question": ...}`` a line): TF-IDF over character 4-grams within words
 (``streams.checks.tfidf``), without the n-grams found in more than half of the reference
 (they say nothing about which problem this is, and they are what would make the sparse
-product slow). Similarity is the mean cosine
-similarity to the ``NEIGHBOURS`` nearest reference prompts: one accidental match on a rare
-n-gram ("pirate", "plot") would make a single nearest neighbour look close, several cannot.
+product slow). Similarity is the mean cosine similarity to the ``NEIGHBOURS`` nearest
+reference prompts: one accidental match on a rare n-gram ("pirate", "plot") would make a
+single nearest neighbour look close, several cannot.
 
 It becomes a **calibrated** score: the share of reference prompts whose own neighbourhood
 (leave-one-out, on a fixed sample of the reference) is at least as close as this prompt's.

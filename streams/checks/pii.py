@@ -59,7 +59,7 @@ _CANDIDATES: dict[str, re.Pattern[str]] = {
 }
 _TITLED_NAME = r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?\b"
 
-# The gates above scan the whole text (tens of microseconds per kilobyte each). Each has a
+# The gates above scan the whole text (up to tens of microseconds per kilobyte each). Each has a
 # cheaper test that every one of its matches passes: a literal to look for (found by a fast
 # scan) or a shorter pattern that starts with one. Where that test fails the gate cannot
 # match, so it is not run; where it passes the gate runs as it is, so what is found is the

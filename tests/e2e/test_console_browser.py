@@ -76,10 +76,14 @@ def _item(request_id: str, **fields: Any) -> ReviewItem:
 def _decisions_on_kafka(
     settings: VigilSettings, request_id: str, count: int, timeout_s: float = 60
 ) -> list[ReviewDecision]:
+    """The item's first ``count`` decisions on ``review.decisions`` (deduplicated). Not
+    tests.conftest.consume_until: that one stops at a key's first record."""
     consumer = KafkaConsumer(
         topics.DECISIONS,
         bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
         auto_offset_reset="earliest",
+        enable_auto_commit=False,
         consumer_timeout_ms=1000,
     )
     found: dict[str, ReviewDecision] = {}
