@@ -105,57 +105,69 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     )
     delay_s = settings.replay_delay_ms / 1000.0
     version = VARIANT_VERSIONS[settings.replay_variant]
-    with Triton(config=config, workspace=str(workspace)) as triton:
-        # The vLLM backend's shape: decoupled, max_batch_size 0, [1] inputs, JSON sampling.
-        triton.bind(
-            model_name=settings.model_name,
-            model_version=version,
-            infer_func=make_infer_func(book, settings.replay_variant, delay_s=delay_s),
-            inputs=[
-                Tensor(name="text_input", dtype=bytes, shape=(1,)),
-                Tensor(name="sampling_parameters", dtype=bytes, shape=(1,), optional=True),
-                Tensor(name="exclude_input_in_output", dtype=np.bool_, shape=(1,), optional=True),
-                Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
-                Tensor(name="return_num_input_tokens", dtype=np.bool_, shape=(1,), optional=True),
-                Tensor(name="return_num_output_tokens", dtype=np.bool_, shape=(1,), optional=True),
-            ],
-            outputs=[
-                Tensor(name="text_output", dtype=bytes, shape=(-1,)),
-                Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
-                Tensor(name="num_output_tokens", dtype=np.uint32, shape=(-1,)),
-            ],
-            config=ModelConfig(batching=False, decoupled=True),
-            strict=False,
-        )
-        # The TensorRT-LLM ensemble's shape: batched ([batch, 1] tensors), dynamic batching.
-        trtllm = make_trtllm_infer_func(book, settings.replay_variant, delay_s=delay_s)
-        triton.bind(
-            model_name=settings.trtllm_model_name,
-            model_version=version,
-            infer_func=trtllm,
-            inputs=trtllm_inputs,
-            outputs=[Tensor(name="text_output", dtype=bytes, shape=(-1,))],
-            config=ModelConfig(
-                batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=DynamicBatcher()
-            ),
-            strict=False,
-        )
-        if settings.replay_unbatched_model:
-            # The same model without a dynamic batcher: each request runs alone (benchmarks).
+    try:
+        with Triton(config=config, workspace=str(workspace)) as triton:
+            # The vLLM backend's shape: decoupled, max_batch_size 0, [1] inputs, JSON sampling.
             triton.bind(
-                model_name=settings.replay_unbatched_model,
+                model_name=settings.model_name,
+                model_version=version,
+                infer_func=make_infer_func(book, settings.replay_variant, delay_s=delay_s),
+                inputs=[
+                    Tensor(name="text_input", dtype=bytes, shape=(1,)),
+                    Tensor(name="sampling_parameters", dtype=bytes, shape=(1,), optional=True),
+                    Tensor(
+                        name="exclude_input_in_output", dtype=np.bool_, shape=(1,), optional=True
+                    ),
+                    Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
+                    Tensor(
+                        name="return_num_input_tokens", dtype=np.bool_, shape=(1,), optional=True
+                    ),
+                    Tensor(
+                        name="return_num_output_tokens", dtype=np.bool_, shape=(1,), optional=True
+                    ),
+                ],
+                outputs=[
+                    Tensor(name="text_output", dtype=bytes, shape=(-1,)),
+                    Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
+                    Tensor(name="num_output_tokens", dtype=np.uint32, shape=(-1,)),
+                ],
+                config=ModelConfig(batching=False, decoupled=True),
+                strict=False,
+            )
+            # The TensorRT-LLM ensemble's shape: batched ([batch, 1] tensors), dynamic batching.
+            trtllm = make_trtllm_infer_func(book, settings.replay_variant, delay_s=delay_s)
+            triton.bind(
+                model_name=settings.trtllm_model_name,
                 model_version=version,
                 infer_func=trtllm,
                 inputs=trtllm_inputs,
                 outputs=[Tensor(name="text_output", dtype=bytes, shape=(-1,))],
-                config=ModelConfig(batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=None),
+                config=ModelConfig(
+                    batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=DynamicBatcher()
+                ),
                 strict=False,
             )
-        mark_ready(settings.ready_dir, "triton")
-        print(
-            f"replay reasoner serving {settings.replay_variant} ({len(book)} questions) as "
-            f"{settings.model_name!r} (vLLM contract) and {settings.trtllm_model_name!r} "
-            f"(TensorRT-LLM contract) on {bind_address}:{settings.triton_grpc_port} (gRPC)",
-            flush=True,
-        )
-        triton.serve()
+            if settings.replay_unbatched_model:
+                # The same model without a dynamic batcher: each request runs alone (benchmarks).
+                triton.bind(
+                    model_name=settings.replay_unbatched_model,
+                    model_version=version,
+                    infer_func=trtllm,
+                    inputs=trtllm_inputs,
+                    outputs=[Tensor(name="text_output", dtype=bytes, shape=(-1,))],
+                    config=ModelConfig(
+                        batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=None
+                    ),
+                    strict=False,
+                )
+            mark_ready(settings.ready_dir, "triton")
+            print(
+                f"replay reasoner serving {settings.replay_variant} ({len(book)} questions) as "
+                f"{settings.model_name!r} (vLLM contract) and {settings.trtllm_model_name!r} "
+                f"(TensorRT-LLM contract) on {bind_address}:{settings.triton_grpc_port} (gRPC)",
+                flush=True,
+            )
+            triton.serve()
+    finally:
+        # Ours, not PyTriton's: it leaves a workspace it was given.
+        shutil.rmtree(workspace, ignore_errors=True)
