@@ -2,7 +2,7 @@
 
 It computes exactly what scikit-learn's ``TfidfVectorizer(analyzer="char_wb",
 ngram_range=(n, n), sublinear_tf=True, min_df=..., max_df=..., dtype=np.float32)`` computes,
-bit for bit (``tests/unit/test_checks_pii_novelty.py`` holds the two side by side), with
+bit for bit (``tests/unit/test_checks_fast_paths.py`` holds the two side by side), with
 numpy and scipy alone:
 
 * importing scikit-learn pulls in pandas and pyarrow: about 160 MB of resident memory and a
