@@ -190,8 +190,22 @@ class VigilClient:
         durable across restarts; ``timeout_ms`` ends the iteration after that long idle.
         """
         wanted = set(request_ids) if request_ids is not None else None
+        seen: set[str] = set()
+        for raw in self._read(topics.DECISIONS, group_id, from_beginning, timeout_ms):
+            decision: ReviewDecision = ReviewDecision.from_json(raw)
+            if not self._mine(decision, wanted, corrections_only):
+                continue
+            if decision.decision_id in seen:
+                continue
+            seen.add(decision.decision_id)
+            yield decision
+
+    def _read(
+        self, topic: str, group_id: str | None, from_beginning: bool, timeout_ms: int | None
+    ) -> Iterator[bytes]:
+        """The raw values of ``topic`` as they arrive; the consumer closes with the iterator."""
         consumer = KafkaConsumer(
-            topics.DECISIONS,
+            topic,
             bootstrap_servers=self.bootstrap,
             group_id=group_id,
             client_id=f"vigil-sdk-{self.product or 'anon'}",
@@ -199,16 +213,9 @@ class VigilClient:
             enable_auto_commit=group_id is not None,
             consumer_timeout_ms=timeout_ms if timeout_ms is not None else float("inf"),
         )
-        seen: set[str] = set()
         try:
             for msg in consumer:
-                decision: ReviewDecision = ReviewDecision.from_json(msg.value)
-                if not self._mine(decision, wanted, corrections_only):
-                    continue
-                if decision.decision_id in seen:
-                    continue
-                seen.add(decision.decision_id)
-                yield decision
+                yield msg.value
         finally:
             consumer.close()
 
@@ -239,28 +246,16 @@ class VigilClient:
         ``review.releases``: one per request, when a review settles it or its SLA fallback
         fires. Show ``answer``/``output`` only if ``deliver``. Duplicates are dropped here."""
         wanted = set(request_ids) if request_ids is not None else None
-        consumer = KafkaConsumer(
-            topics.RELEASES,
-            bootstrap_servers=self.bootstrap,
-            group_id=group_id,
-            client_id=f"vigil-sdk-{self.product or 'anon'}",
-            auto_offset_reset="earliest" if from_beginning else "latest",
-            enable_auto_commit=group_id is not None,
-            consumer_timeout_ms=timeout_ms if timeout_ms is not None else float("inf"),
-        )
         seen: set[str] = set()
-        try:
-            for msg in consumer:
-                release: ReviewRelease = ReviewRelease.from_json(msg.value)
-                if self.product is not None and release.product != self.product:
-                    continue
-                if wanted is not None and release.request_id not in wanted:
-                    continue
-                if release.release_id not in seen:
-                    seen.add(release.release_id)
-                    yield release
-        finally:
-            consumer.close()
+        for raw in self._read(topics.RELEASES, group_id, from_beginning, timeout_ms):
+            release: ReviewRelease = ReviewRelease.from_json(raw)
+            if self.product is not None and release.product != self.product:
+                continue
+            if wanted is not None and release.request_id not in wanted:
+                continue
+            if release.release_id not in seen:
+                seen.add(release.release_id)
+                yield release
 
     def close(self) -> None:
         self._producer.close(timeout=30)
