@@ -2,18 +2,22 @@
 
 Every state change is a ``ReviewEvent`` carrying the item's state after it (plus the item,
 decision, release or rating it introduced), so folding an item's events in ``seq`` order
-gives back what the scripts wrote. Live claims are not rebuilt: leases are short-lived, and
-after a rebuild their seats are simply free again. Settled items whose retention has run
-out are left out, as Redis would have expired them. ``streams/review_log.py`` reads the
-events from Kafka for ``vigil rebuild``.
+gives back what the scripts wrote. Live claims come back too: ``claimed`` and
+``claim_renewed`` carry the claim id and lease expiry; ``claim_released``,
+``claim_expired``, the holder's ``decided``, an ``escalated`` (a new version) and an
+``assigned`` to someone else end them. A claim whose lease is still running by the Redis
+clock is restored with the same id, reviewer and expiry (so its holder can still decide
+with it, and the normal reaping expires it); one already lapsed is not, and its seat is
+free. Settled items whose retention has run out are left out, as Redis would have expired
+them. ``streams/review_log.py`` reads the events from Kafka for ``vigil rebuild``.
 
-``snapshot`` dumps the durable review keys of a prefix in a canonical form (JSON parsed,
-claims and the outbox left out), so two states can be compared with ``==``.
+``snapshot`` dumps the review keys of a prefix in a canonical form (JSON parsed, the outbox
+left out), so two states can be compared with ``==``; claims and leases are in it, so the
+comparison holds while no lease lapses between the two states.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,8 +42,15 @@ _STATE_FIELDS = (
     "assigned",
     "breaches",
 )
-# Rebuilt elsewhere or not at all: the outbox (already published) and live leases.
-_TRANSIENT = ("outbox", "leases", "claims")
+# Not rebuilt: the outbox (already published).
+_TRANSIENT = ("outbox",)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    claim_id: str
+    expires_ms: int
+    version: int
 
 
 @dataclass
@@ -49,6 +60,7 @@ class _Item:
     decisions: dict[str, bytes] = field(default_factory=dict)
     votes: dict[str, str] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)
+    claims: dict[str, _Claim] = field(default_factory=dict)  # reviewer -> claim
     rating: bytes | None = None
     decided_ms: int | None = None
     breached_ms: int | None = None
@@ -65,6 +77,8 @@ class RebuildStats:
     items: int = 0
     erased: int = 0
     expired: int = 0
+    claims: int = 0  # live claims restored
+    lapsed_claims: int = 0  # claims whose lease ran out before the rebuild: seats free
     views: set[str] = field(default_factory=set)
 
 
@@ -125,6 +139,32 @@ def _apply(item: _Item, ev: dict[str, Any], raw: bytes) -> None:
         item.fields["release"] = _dump(ev["release"]).decode()
     elif kind == "erased":
         item.erased = True
+    _apply_claims(item, ev)
+
+
+def _apply_claims(item: _Item, ev: dict[str, Any]) -> None:
+    # Mirrors where the scripts write and drop ``claims:<rid>`` (claim, lease, decide,
+    # assign and the prelude's escalate / expire_claim).
+    kind = ev["type"]
+    if kind in ("claimed", "claim_renewed"):
+        if ev.get("lease_expires_ms") is None or not ev.get("claim_id"):
+            raise RebuildError(
+                f"event {ev['event_id']} ({kind}) lacks its claim id or lease expiry: "
+                "cannot restore the claim"
+            )
+        # A claim is always on the item's current version (an escalation voids the others).
+        item.claims[ev["reviewer"]] = _Claim(
+            ev["claim_id"], int(ev["lease_expires_ms"]), int(ev["state"]["version"])
+        )
+    elif kind in ("claim_released", "claim_expired"):
+        item.claims.pop(ev["reviewer"], None)
+    elif kind == "decided":
+        item.claims.pop(ev["decision"]["reviewer"], None)  # the decider's lease is dropped
+    elif kind in ("escalated", "erased"):
+        item.claims = {}
+    elif kind == "assigned" and ev.get("reviewer"):
+        # Assigning voids every claim but the assignee's (assign.lua emits no event per claim).
+        item.claims = {r: c for r, c in item.claims.items() if r == ev["reviewer"]}
 
 
 def fold(events: Iterable[bytes], stats: RebuildStats) -> dict[str, _Item]:
@@ -163,7 +203,9 @@ def rebuild(
         client.delete(*existing[start : start + 1000])
     stats = RebuildStats()
     items = fold(events, stats)
-    now_ms = int(time.time() * 1000)
+    # The Redis clock, as the scripts use it for leases and retention.
+    secs, micros = cast("tuple[int, int]", client.time())
+    now_ms = secs * 1000 + micros // 1000
     pipe = client.pipeline(transaction=False)
     for n, (rid, item) in enumerate(items.items(), 1):
         _write(pipe, keys, rid, item, now_ms, stats)
@@ -204,7 +246,14 @@ def _write(pipe: Any, keys: Keys, rid: str, item: _Item, now_ms: int, stats: Reb
         pipe.zadd(keys.pending, {member: score})
         for view in item.views:
             pipe.zadd(keys.view(view), {member: score})
-        if int(f["required"]) - int(f["done"]) > 0:
+        live = {r: c for r, c in item.claims.items() if c.expires_ms > now_ms}
+        stats.claims += len(live)
+        stats.lapsed_claims += len(item.claims) - len(live)
+        for reviewer, c in live.items():
+            pipe.hset(keys.claims(rid), reviewer, f"{c.claim_id}|{c.expires_ms}|{c.version}")
+            pipe.zadd(keys.leases, {f"{rid}|{reviewer}": c.expires_ms})
+        # In its claim queue while a seat is free (as refresh_open in prelude.lua keeps it).
+        if int(f["required"]) - int(f["done"]) - len(live) > 0:
             queue = keys.assigned(f["assigned"]) if f["assigned"] else keys.open(f["tier"])
             pipe.zadd(queue, {member: score})
         if int(f["deadline_ms"]) > 0:

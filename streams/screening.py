@@ -49,6 +49,7 @@ from streams.checks.stability import (
     decode_history,
     encode_history,
 )
+from streams.faust_app import new_app, raw_topic
 from streams.triage import Screener, Triage
 from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
 from vigil.exceptions import ContractError
@@ -73,16 +74,9 @@ def _error_text(exc: BaseException) -> str:
 def create_app(settings: VigilSettings, screener: Screener | None = None) -> faust.App:
     """Built at the entry point, never at import (one event loop, no import-time sockets)."""
     session = settings.worker_session_timeout_s
-    app = faust.App(
+    app = new_app(
         APP_ID,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        topic_partitions=settings.topic_partitions,
-        producer_acks=-1,
-        broker_commit_interval=1.0,
+        settings,
         # A killed worker's partitions move to the others after this long.
         broker_session_timeout=session,
         broker_heartbeat_interval=min(3.0, session / 3),
@@ -91,12 +85,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     checks = screener or Screener.from_files(settings.checks_config, settings.novelty_reference)
     log.info("checks: %s", ", ".join(c.name for c in checks.checks))
 
-    def raw_topic(name: str) -> Any:
-        return app.topic(
-            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-
-    results_topic = raw_topic(topics.RESULTS)
+    results_topic = raw_topic(app, topics.RESULTS)
     # The review policy (SLA, retention, rules) applies when an item is queued.
     queue = ReviewQueue.from_url(settings.redis_url, policy=ReviewPolicy.from_settings(settings))
     transient = transient_errors()

@@ -167,7 +167,8 @@ def rebuild(ctx: click.Context, force: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(
         f"read {stats.events} events ({stats.duplicates} duplicates skipped, {stats.gaps} gaps); "
-        f"rebuilt {stats.items} items; {stats.erased} erased, {stats.expired} past retention"
+        f"rebuilt {stats.items} items; {stats.erased} erased, {stats.expired} past retention; "
+        f"{stats.claims} live claims restored, {stats.lapsed_claims} lapsed"
     )
 
 

@@ -322,6 +322,7 @@ class ReviewRating(BaseModel):
 ReviewEventType = Literal[
     "queued",
     "claimed",
+    "claim_renewed",
     "claim_released",
     "claim_expired",
     "assigned",

@@ -10,7 +10,8 @@ local lease_ms, tiers, rid, scan = tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber
 reap_leases(100)
 
 -- Why ``reviewer`` may not claim this item now (a refusal), or nil and what grant needs
--- (the item's fields and how many live claims it has). Expires its lapsed claims first.
+-- (the item's fields, how many live claims it has, and the reviewer's own live claim if it
+-- holds one). Expires its lapsed claims first.
 local function refusal(rid, h)
   local f = redis.call('HMGET', h, 'state', 'tier', 'assigned', 'required', 'done', 'version',
     'member', 'score')
@@ -19,16 +20,15 @@ local function refusal(rid, h)
   if not tier_allowed(tiers, f[2]) then return {'tier', f[2]} end
   if f[3] ~= '' and f[3] ~= reviewer then return {'assigned', f[3]} end
   if redis.call('HEXISTS', key('votes', rid), reviewer) == 1 then return {'voted'} end
-  local live = live_claims(rid)
-  if redis.call('HEXISTS', key('claims', rid), reviewer) == 1 then return nil, f, live end
+  local live, mine = live_claims(rid, reviewer)
+  if mine then return nil, f, live, mine end
   if tonumber(f[4]) - tonumber(f[5]) - live <= 0 then return {'full'} end
-  return nil, f, live
+  return nil, f, live, nil
 end
 
-local function grant(rid, h, f, live)
+local function grant(rid, h, f, live, held)
   local ck = key('claims', rid)
   local version, tier = tonumber(f[6]), f[2]
-  local held = redis.call('HGET', ck, reviewer)
   if held then  -- a reviewer asking again for an item it holds gets the same claim back
     local cid, exp = parse_claim(held)
     return {'ok', rid, cid, exp, version, tier, 'held'}
@@ -49,9 +49,9 @@ end
 
 if mode == 'one' then
   local h = key('item', rid)
-  local no, f, live = refusal(rid, h)
+  local no, f, live, held = refusal(rid, h)
   if no then return no end
-  return grant(rid, h, f, live)
+  return grant(rid, h, f, live, held)
 end
 
 -- 'next': the reviewer's assigned items first, then each allowed tier's open queue, in
@@ -64,10 +64,9 @@ local function scan_queue(q)
     for _, m in ipairs(members) do
       local cand = string.match(m, '^[^:]*:(.*)$')
       local h = key('item', cand)
-      if redis.call('HEXISTS', key('claims', cand), reviewer) == 0 then
-        local no, f, live = refusal(cand, h)
-        if not no then return grant(cand, h, f, live) end
-      end
+      -- An item this reviewer holds already is skipped: "next" means another one.
+      local no, f, live, held = refusal(cand, h)
+      if not no and not held then return grant(cand, h, f, live, nil) end
     end
     start = start + chunk
     chunk = 50

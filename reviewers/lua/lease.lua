@@ -1,4 +1,6 @@
 -- Renews ('heartbeat') or gives up ('release') a claim; only its holder, while it is live.
+-- A renewal is an event too (``claim_renewed`` with the new expiry), so a rebuild from
+-- review.events gives the claim back with the expiry it really has.
 -- ARGV: prefix, mode, request id, reviewer, claim id, lease ms.
 -- Returns {'ok', expires ms} or {'stale', why}.
 local mode, rid, reviewer, claim_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -22,6 +24,8 @@ if mode == 'heartbeat' then
   local _, _, ver = parse_claim(held)
   redis.call('HSET', key('claims', rid), reviewer, cid .. '|' .. int(new_exp) .. '|' .. int(ver))
   redis.call('ZADD', key('leases'), new_exp, rid .. '|' .. reviewer)
+  emit(rid, h, 'claim_renewed', reviewer,
+    {reviewer = reviewer, claim_id = cid, lease_expires_ms = new_exp})
   return {'ok', new_exp}
 end
 drop_lease(rid, reviewer)

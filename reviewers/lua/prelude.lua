@@ -152,15 +152,21 @@ local function expire_claim(rid, reviewer, cid)
   end
 end
 
--- Expires this item's lapsed claims; returns how many claims are still live.
-local function live_claims(rid)
+-- Expires this item's lapsed claims; returns how many claims are still live, and the live
+-- claim of ``who`` if it holds one (read here, so callers need not read the hash again).
+local function live_claims(rid, who)
   local all = redis.call('HGETALL', key('claims', rid))
-  local live = 0
+  local live, mine = 0, nil
   for i = 1, #all, 2 do
     local cid, exp = parse_claim(all[i + 1])
-    if exp <= NOW then expire_claim(rid, all[i], cid) else live = live + 1 end
+    if exp <= NOW then
+      expire_claim(rid, all[i], cid)
+    else
+      live = live + 1
+      if all[i] == who then mine = all[i + 1] end
+    end
   end
-  return live
+  return live, mine
 end
 
 -- Expires up to ``limit`` lapsed claims of any item (oldest expiry first).

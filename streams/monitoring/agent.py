@@ -24,6 +24,7 @@ from reviewers.monitor_store import MonitorStore
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
+from streams.faust_app import new_app, raw_topic
 from streams.monitoring.monitor import Monitor, MonitorConfig
 from vigil.contracts import Alert, DeadLetter, InferenceRequest, InferenceResult, ReviewDecision
 from vigil.exceptions import ContractError
@@ -37,28 +38,13 @@ TICK_S = 1.0
 
 def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> faust.App:
     """Built at the entry point, never at import (one event loop, no import-time sockets)."""
-    app = faust.App(
-        settings.monitor_app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        topic_partitions=settings.topic_partitions,
-        producer_acks=-1,
-        broker_commit_interval=1.0,
-    )
+    app = new_app(settings.monitor_app_id, settings)
 
-    def raw_topic(name: str) -> Any:
-        return app.topic(
-            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-
-    source = raw_topic(settings.monitor_source_topic)
-    dead_letters = raw_topic(topics.REQUESTS_DLQ)
-    decisions = raw_topic(topics.DECISIONS)
-    alerts_topic = raw_topic(topics.ALERTS)
-    requests_topic = raw_topic(topics.REQUESTS)
+    source = raw_topic(app, settings.monitor_source_topic)
+    dead_letters = raw_topic(app, topics.REQUESTS_DLQ)
+    decisions = raw_topic(app, topics.DECISIONS)
+    alerts_topic = raw_topic(app, topics.ALERTS)
+    requests_topic = raw_topic(app, topics.REQUESTS)
 
     class KafkaPublisher:
         async def alert(self, alert: Alert) -> None:

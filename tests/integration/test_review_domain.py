@@ -4,7 +4,8 @@ also runs the SLA clock; tests/integration/review_stack.py), started once for th
 - 50 simulated reviewers claim and decide 1,000 items while Redis is killed with SIGKILL
   and restarted from its AOF: no acknowledged decision is lost (in Redis and on
   ``review.decisions``), every item got exactly one verdict, and ``vigil rebuild`` from
-  ``review.events`` into an empty database gives the same review state.
+  ``review.events`` into an empty database gives the same review state, including a claim
+  live across the crash, which its holder then decides with.
 - SLA breaches escalate on time and the hold-and-release fallback fires at the deadline,
   both seen on Kafka, the release through the product SDK.
 """
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.integration
 
 REVIEWERS = 50
 ITEMS = 1000
+KEPT = "kept-claim"  # held by "keeper" across the crash; assigned, so no reviewer takes it
 T = TypeVar("T")
 
 
@@ -97,7 +99,8 @@ def test_kill_9_redis_mid_run_loses_no_acknowledged_decision_and_rebuilds(
     stack = review_stack
     queue = stack.queue()
     items = [review_item(f"k{n:04d}", risk_score=(n % 10) / 10) for n in range(ITEMS)]
-    assert all(queue.enqueue_many(items))
+    assert all(queue.enqueue_many([*items, review_item(KEPT, assigned_reviewer="keeper")]))
+    kept = queue.claim(KEPT, "keeper", lease_s=600)
 
     acked: dict[str, ReviewDecision] = {}
     lock = threading.Lock()
@@ -111,7 +114,7 @@ def test_kill_9_redis_mid_run_loses_no_acknowledged_decision_and_rebuilds(
             while True:
                 claim = _retry(lambda: queue.claim_next(name), done)
                 if claim is None:
-                    if _retry(queue.count_pending, done) == 0:
+                    if _retry(queue.count_pending, done) == 1:  # the kept one only
                         return
                     time.sleep(0.1)  # the rest is claimed (maybe by a lost reply: lapses)
                     continue
@@ -154,7 +157,9 @@ def test_kill_9_redis_mid_run_loses_no_acknowledged_decision_and_rebuilds(
     assert 0 < acked_before_kill < ITEMS
 
     # Nothing acknowledged is lost, and each item version got exactly one verdict.
-    assert len(acked) == ITEMS and queue.count_pending() == 0
+    assert len(acked) == ITEMS and queue.count_pending() == 1
+    # The kept claim survived the crash (AOF); its renewal is an event for the rebuild.
+    renewed = queue.heartbeat(kept, lease_s=900)
     for rid, stored in acked.items():
         assert queue.decision(rid) == stored, rid
         assert queue.decisions(rid) == [stored], rid
@@ -187,7 +192,12 @@ def test_kill_9_redis_mid_run_loses_no_acknowledged_decision_and_rebuilds(
     assert set(live) == set(rebuilt)
     assert [k for k in live if live[k] != rebuilt[k]] == []
     assert len(live) >= 3 * ITEMS  # items, audit trails, decisions (and indexes)
-    ReviewQueue.from_url(empty).client.flushdb()
+    # The live claim came back as it was renewed; its holder decides with its claim id.
+    copy = ReviewQueue.from_url(empty)
+    assert copy.claims(KEPT) == [renewed]
+    assert copy.decide(_decision(KEPT, "approve", "keeper", kept.claim_id)).final
+    assert queue.decide(_decision(KEPT, "approve", "keeper", kept.claim_id)).final
+    copy.client.flushdb()
 
 
 # The clock ticks every 0.1 s here; this only bounds how late counts as "not on time" on a

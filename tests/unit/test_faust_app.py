@@ -1,0 +1,66 @@
+"""The shared Faust app settings and raw topics (built only, no broker needed)."""
+
+from __future__ import annotations
+
+from faust.types.enums import ProcessingGuarantee
+from faust.types.tuples import Message
+
+from streams.faust_app import new_app, raw_topic
+from vigil.settings import VigilSettings
+
+SETTINGS = VigilSettings(kafka_bootstrap="kafka.test:9092", topic_partitions=7)
+
+
+def test_new_app_has_the_shared_settings() -> None:
+    conf = new_app("vigil-test", SETTINGS).conf
+    assert conf.id == "vigil-test"
+    assert [str(url) for url in conf.broker] == ["kafka://kafka.test:9092"]
+    assert conf.store.scheme == "memory"
+    assert conf.web_enabled is False
+    assert conf.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE
+    assert conf.consumer_auto_offset_reset == "earliest"
+    assert conf.topic_partitions == 7
+    assert conf.producer_acks == -1
+    assert conf.broker_commit_interval == 1.0
+
+
+def test_overrides_are_an_apps_own_settings() -> None:
+    conf = new_app(
+        "vigil-test",
+        SETTINGS,
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=2.0,
+        stream_buffer_maxsize=8192,
+        broker_commit_interval=0.5,
+    ).conf
+    assert conf.broker_session_timeout == 6.0
+    assert conf.broker_heartbeat_interval == 2.0
+    assert conf.stream_buffer_maxsize == 8192
+    assert conf.broker_commit_interval == 0.5
+    # The shared settings not overridden stay.
+    assert conf.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE
+    # Without overrides an app keeps Faust's defaults for the rest.
+    default = new_app("vigil-test", SETTINGS).conf
+    assert default.stream_buffer_maxsize != 8192
+    assert default.broker_session_timeout != 6.0
+
+
+def test_raw_topic_passes_bytes_through() -> None:
+    topic = raw_topic(new_app("vigil-test", SETTINGS), "llm.results")
+    assert topic.get_topic_name() == "llm.results"
+    assert topic.key_type is bytes
+    assert topic.value_type is bytes
+    assert topic.key_serializer == "raw"
+    assert topic.value_serializer == "raw"
+
+
+def test_raw_topic_hands_bad_input_to_our_code_unchanged() -> None:
+    # Not JSON, not even UTF-8: it must reach the agent (which dead-letters it), not fail
+    # in Faust's deserializer.
+    app = new_app("vigil-test", SETTINGS)
+    topic = raw_topic(app, "llm.results")
+    bad = b"\xff{not json"
+    message = Message("llm.results", 0, 0, 0.0, 0, None, b"\xfekey", bad, None)
+    assert topic.schema.loads_key(app, message) == b"\xfekey"
+    assert topic.schema.loads_value(app, message) == bad
+    assert topic.prepare_value(bad, None) == (bad, None)
