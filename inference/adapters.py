@@ -12,7 +12,9 @@ through the small :class:`ModelAdapter` interface, chosen per model by configura
 * ``trtllm``: the TensorRT-LLM ensemble, deployed non-decoupled (``decoupled_mode:False``).
   Unary ``infer``, every tensor ``[1, 1]`` (the ensemble batches), ``text_input``,
   ``max_tokens`` INT32 and typed sampling tensors -> ``text_output``. The ensemble reports
-  no token counts, so results carry none.
+  no token counts, so results carry none. ``trtllm-pytriton`` is the same contract served by
+  PyTriton (the replay reasoner), which cannot fail one request of a dynamic batch alone: it
+  also asks for ``error_message`` and turns a non-empty one into this request's error.
 
 A team adds its own contract without forking: anything with the attributes and methods of
 :class:`ModelAdapter`, named in the settings by ``package.module:factory`` (a class or a
@@ -33,7 +35,7 @@ import numpy as np
 import orjson
 import tritonclient.grpc.aio as grpcclient
 
-from inference.exceptions import AdapterError
+from inference.exceptions import AdapterError, ModelCallError
 
 ENTRY_POINT_GROUP = "vigil.model_adapters"
 
@@ -102,11 +104,15 @@ def _scalar(name: str, value: Any, datatype: str, batched: bool) -> grpcclient.I
     return _tensor(name, arr.reshape(1, 1) if batched else arr, datatype)
 
 
-def _texts(response: grpcclient.InferResult, name: str) -> str:
+def _strings(response: grpcclient.InferResult, name: str) -> list[str]:
     out = response.as_numpy(name)
     if out is None:
-        return ""
-    return "".join(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in out.reshape(-1))
+        return []
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in out.reshape(-1)]
+
+
+def _texts(response: grpcclient.InferResult, name: str) -> str:
+    return "".join(_strings(response, name))
 
 
 def _count(response: grpcclient.InferResult, name: str) -> int | None:
@@ -168,10 +174,19 @@ class VllmAdapter:
 
 
 class TrtLlmAdapter:
-    """The TensorRT-LLM ensemble (``max_batch_size`` > 0: every tensor is ``[1, 1]``)."""
+    """The TensorRT-LLM ensemble (``max_batch_size`` > 0: every tensor is ``[1, 1]``).
 
-    name = "trtllm"
+    ``error_output``: the output in which the model reports a failed request (empty string:
+    answered). For models that can only fail a whole dynamic batch by raising (PyTriton 0.7),
+    so that one bad request does not fail the requests batched with it. The real ensemble has
+    no such output and would reject the ask, hence off by default.
+    """
+
     decoupled = False
+
+    def __init__(self, *, error_output: str | None = None) -> None:
+        self.error_output = error_output
+        self.name = "trtllm" if error_output is None else "trtllm-pytriton"
 
     def inputs(self, prompt: str, params: GenerationParams) -> list[grpcclient.InferInput]:
         # Every request sends the same tensors, defaults included: requests with different
@@ -189,9 +204,18 @@ class TrtLlmAdapter:
         ]
 
     def outputs(self) -> list[grpcclient.InferRequestedOutput]:
-        return [grpcclient.InferRequestedOutput("text_output")]
+        names = ["text_output"]
+        if self.error_output is not None:
+            names.append(self.error_output)
+        return [grpcclient.InferRequestedOutput(n) for n in names]
 
     def read(self, response: grpcclient.InferResult) -> Chunk:
+        if self.error_output is not None:
+            errors = [e for e in _strings(response, self.error_output) if e]
+            if errors:
+                # What an error response would have said: the model refused this request.
+                model = response.get_response().model_name
+                raise ModelCallError(f"triton {model}: {errors[0]}", kind="model")
         return Chunk(_texts(response, "text_output"))
 
 
@@ -199,6 +223,8 @@ _REGISTRY: dict[str, Callable[[], ModelAdapter]] = {
     "vllm": VllmAdapter,
     "vllm-basic": lambda: VllmAdapter(token_counts=False),
     "trtllm": TrtLlmAdapter,
+    # The name of the replay's per-request error output (inference.replay_model.ERROR_OUTPUT).
+    "trtllm-pytriton": lambda: TrtLlmAdapter(error_output="error_message"),
 }
 
 

@@ -13,7 +13,9 @@ tritonserver:
   (``max_batch_size`` > 0, requests shaped ``[1, 1]``, dynamic batching merges them),
   ``text_input`` + ``max_tokens`` INT32 + typed sampling tensors (``temperature``, ``top_p``,
   ``top_k``, ``seed``, ``stream``, ``exclude_input_in_output``) -> ``text_output``. The
-  ensemble has no token-count output, so neither has this one.
+  ensemble has no token-count output, so neither has this one. It adds one output the ensemble
+  lacks, :data:`ERROR_OUTPUT`, so that one bad request does not fail its whole dynamic batch
+  (see :func:`make_trtllm_infer_func`).
 
 Token counts come from a word/punctuation tokenizer (:func:`count_tokens`): the replay has no
 real tokenizer, but the numbers are real counts of what it sends and follow the contract.
@@ -149,6 +151,42 @@ def _column(request: Any, name: str, rows: int) -> list[Any] | None:
     return [row[0] if row.size else None for row in arr]
 
 
+# A per-request error, for a client that asks for it (the ``trtllm-pytriton`` adapter): ""
+# when the request was answered, else why not. PyTriton 0.7 reports errors per call only
+# (an exception in the infer function fails every request of the dynamic batch) and its
+# responses carry tensors only, so this output is how one request of a batch fails alone.
+ERROR_OUTPUT = "error_message"
+
+
+def _bytes_column(values: list[str]) -> np.ndarray:
+    return np.array([[v.encode("utf-8")] for v in values], dtype=np.object_)
+
+
+def _trtllm_texts(book: ReplayBook, variant: str, request: Any, rows: int) -> list[str]:
+    """The generations of one client request's rows; raises InferenceError on bad input."""
+    prompts = np.asarray(request["text_input"]).reshape(-1)
+    max_tokens = _column(request, "max_tokens", rows)
+    if max_tokens is None:
+        raise InferenceError("max_tokens is required (TensorRT-LLM ensemble contract)")
+    seeds = _column(request, "seed", rows) or [None] * rows
+    excludes = _column(request, "exclude_input_in_output", rows) or [False] * rows
+    streams = _column(request, "stream", rows) or [False] * rows
+    texts = []
+    for i in range(rows):
+        if bool(streams[i]):
+            raise InferenceError(
+                "stream=true needs a decoupled deployment; this model is not decoupled"
+            )
+        prompt = _text(prompts[i])
+        if not prompt.strip():
+            raise InferenceError("text_input is empty")
+        seed = None if seeds[i] is None else int(seeds[i])
+        _, solution = book.answer(prompt, variant, seed)
+        solution = truncate_tokens(solution, int(max_tokens[i]))
+        texts.append(solution if bool(excludes[i]) else prompt + solution)
+    return texts
+
+
 def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> Any:
     """The PyTriton callable of the TensorRT-LLM-ensemble-shaped model (batched, not decoupled).
 
@@ -157,9 +195,11 @@ def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0
     which is where the batching gain comes from. ``delay_s`` is paid once per call, as a
     batched forward pass would be.
 
-    Limitation (PyTriton's, not the contract's): an error is reported per call, so an unknown
-    question fails every request that shared its dynamic batch; TensorRT-LLM fails only that
-    request.
+    A request that fails (unknown question, bad input) fails alone when its client asked for
+    :data:`ERROR_OUTPUT`: its rows get an empty ``text_output`` and the reason there, and the
+    other requests of the batch get their answers, as TensorRT-LLM fails only that request. A
+    client that did not ask would never see that output (PyTriton sends requested outputs
+    only), so for it the error is raised: the whole call fails, loudly, never an empty answer.
     """
     if variant not in VARIANT_VERSIONS:
         raise InferenceError(f"unknown replay variant {variant!r}; choose one of {VARIANTS}")
@@ -169,29 +209,19 @@ def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0
             time.sleep(delay_s)
         responses = []
         for request in requests:
-            prompts = np.asarray(request["text_input"]).reshape(-1)
-            rows = len(prompts)
-            max_tokens = _column(request, "max_tokens", rows)
-            if max_tokens is None:
-                raise InferenceError("max_tokens is required (TensorRT-LLM ensemble contract)")
-            seeds = _column(request, "seed", rows) or [None] * rows
-            excludes = _column(request, "exclude_input_in_output", rows) or [False] * rows
-            streams = _column(request, "stream", rows) or [False] * rows
-            out = []
-            for i in range(rows):
-                if bool(streams[i]):
-                    raise InferenceError(
-                        "stream=true needs a decoupled deployment; this model is not decoupled"
-                    )
-                prompt = _text(prompts[i])
-                if not prompt.strip():
-                    raise InferenceError("text_input is empty")
-                seed = None if seeds[i] is None else int(seeds[i])
-                _, solution = book.answer(prompt, variant, seed)
-                solution = truncate_tokens(solution, int(max_tokens[i]))
-                text = solution if bool(excludes[i]) else prompt + solution
-                out.append([text.encode("utf-8")])
-            responses.append({"text_output": np.array(out, dtype=np.object_)})
+            rows = np.asarray(request["text_input"]).size
+            # None when PyTriton did not pass the names on (PYTRITON_NO_TENSORSTORE): not asked.
+            reports = ERROR_OUTPUT in (request.requested_output_names or ())
+            try:
+                texts, errors = _trtllm_texts(book, variant, request, rows), [""] * rows
+            except InferenceError as exc:
+                if not reports:
+                    raise
+                texts, errors = [""] * rows, [f"{type(exc).__name__}: {exc}"] * rows
+            response = {"text_output": _bytes_column(texts)}
+            if reports:
+                response[ERROR_OUTPUT] = _bytes_column(errors)
+            responses.append(response)
         return responses
 
     return infer

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import sysconfig
 import tempfile
@@ -58,6 +59,20 @@ def triton_process(settings: VigilSettings, vigil_exe: list[str]) -> ProcessSpec
     )
 
 
+def triton_workspace(settings: VigilSettings) -> Path:
+    """PyTriton's workspace for this run folder (removed when the server exits).
+
+    PyTriton puts IPC sockets in it and Unix socket paths are capped at 107 bytes, so a deep
+    run folder (pytest's temp dirs) can't hold it: a short path, one per run folder, so a
+    restart after a kill finds (and clears) its own stale workspace."""
+    tag = hashlib.sha1(str(settings.run_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"vigil-triton-{tag}"
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     """Blocks serving the replay model until SIGINT/SIGTERM."""
     # Imported here: pytriton pulls in the server bundle, which only this process needs.
@@ -65,7 +80,12 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     from pytriton.triton import Triton, TritonConfig
 
     from inference.replay_data import ReplayBook
-    from inference.replay_model import VARIANT_VERSIONS, make_infer_func, make_trtllm_infer_func
+    from inference.replay_model import (
+        ERROR_OUTPUT,
+        VARIANT_VERSIONS,
+        make_infer_func,
+        make_trtllm_infer_func,
+    )
 
     # Per-request dims; Triton prepends the batch dimension, so clients send [1, 1].
     trtllm_inputs = [
@@ -78,6 +98,11 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
         Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
         Tensor(name="exclude_input_in_output", dtype=np.bool_, shape=(1,), optional=True),
     ]
+    trtllm_outputs = [
+        Tensor(name="text_output", dtype=bytes, shape=(-1,)),
+        # Not the ensemble's: how one request of a dynamic batch fails alone under PyTriton.
+        Tensor(name=ERROR_OUTPUT, dtype=bytes, shape=(1,)),
+    ]
 
     if _libdir_env():
         # Re-exec with the library path set: the stub reads it at process start.
@@ -87,11 +112,7 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     book = ReplayBook.load(Path(settings.gsm8k_path)).with_counterfactual_variant(
         settings.replay_counterfactual_variant or None
     )
-    # PyTriton puts IPC sockets in the workspace and Unix socket paths are capped at 107
-    # bytes, so a deep run folder (pytest's temp dirs) can't hold it: use a short path, one
-    # per run folder so a restart finds (and clears) its own stale workspace.
-    tag = hashlib.sha1(str(settings.run_dir.resolve()).encode()).hexdigest()[:12]
-    workspace = Path(tempfile.gettempdir()) / f"vigil-triton-{tag}"
+    workspace = triton_workspace(settings)
     # PyTriton refuses an existing workspace; one left by a killed server is stale (ours).
     shutil.rmtree(workspace, ignore_errors=True)
     config = TritonConfig(
@@ -105,6 +126,9 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     )
     delay_s = settings.replay_delay_ms / 1000.0
     version = VARIANT_VERSIONS[settings.replay_variant]
+    # SIGTERM (how `vigil up` and compose stop us) would end the process on the spot; as an
+    # exception it unwinds: PyTriton stops tritonserver and the workspace below is removed.
+    signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
         with Triton(config=config, workspace=str(workspace)) as triton:
             # The vLLM backend's shape: decoupled, max_batch_size 0, [1] inputs, JSON sampling.
@@ -141,7 +165,7 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
                 model_version=version,
                 infer_func=trtllm,
                 inputs=trtllm_inputs,
-                outputs=[Tensor(name="text_output", dtype=bytes, shape=(-1,))],
+                outputs=trtllm_outputs,
                 config=ModelConfig(
                     batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=DynamicBatcher()
                 ),
@@ -154,7 +178,7 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
                     model_version=version,
                     infer_func=trtllm,
                     inputs=trtllm_inputs,
-                    outputs=[Tensor(name="text_output", dtype=bytes, shape=(-1,))],
+                    outputs=trtllm_outputs,
                     config=ModelConfig(
                         batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=None
                     ),

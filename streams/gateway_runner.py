@@ -78,7 +78,9 @@ def routes_from_settings(settings: VigilSettings) -> Routes:
     default = ModelRoute(settings.model_name, load_adapter(settings.model_adapter))
     others: dict[str, str] = {}
     if settings.embedded_triton:
-        others[settings.trtllm_model_name] = "trtllm"
+        # The replay model answers a failed request alone in its batch through an extra
+        # output (inference/replay_model.py); a real TensorRT-LLM ensemble has no such output.
+        others[settings.trtllm_model_name] = "trtllm-pytriton"
     others.update(settings.gateway_models)
     return Routes(default, {name: ModelRoute(name, load_adapter(a)) for name, a in others.items()})
 

@@ -146,15 +146,21 @@ class Supervisor:
 
     def _stop_one(self, r: Running) -> None:
         pgid = r.proc.pid  # start_new_session: the child leads its own group
+        # The child first, alone: it stops what it started in order (PyTriton shuts
+        # tritonserver down, which finalizes its Python stubs and removes their folders);
+        # a SIGTERM to the whole group would kill the stubs under it mid-call.
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
+            r.proc.send_signal(signal.SIGTERM)
         try:
             r.proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
             r.proc.wait(timeout=10)
-        # Grandchildren that outlived their parent (e.g. tritonserver) still carry the group id.
+        # Grandchildren that outlived their parent still carry the group id: asked, then forced.
+        if _group_alive(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + 5
         while _group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.1)

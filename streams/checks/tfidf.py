@@ -7,8 +7,12 @@ numpy and scipy alone:
 
 * importing scikit-learn pulls in pandas and pyarrow: about 160 MB of resident memory and a
   second and a half in every worker, for one vectoriser;
-* its ``transform`` looks every n-gram up one at a time; here they are counted first
-  (``collections.Counter``) and each distinct one is looked up once.
+* its ``transform`` looks every n-gram up in a dict one at a time; here (for 4-grams of
+  text in the Basic Multilingual Plane, i.e. all but emoji and rare scripts) a batch is
+  done by numpy at once: each 4-gram packed into one 64-bit number (16 bits a character),
+  looked up by binary search in the packed vocabulary and counted per row by ``np.unique``.
+  Other text takes the plain path (a ``Counter`` per text, each distinct n-gram looked up
+  once). The novelty check transforms every new prompt, so this is on the hot path.
 
 "Exactly" includes the order of floating-point operations, since similarities are compared
 with a calibration sample computed the same way: within a fitted row the entries keep the
@@ -40,6 +44,9 @@ class CharTfidf:
         self.max_df = max_df
         self.vocabulary: dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
+        # The vocabulary packed (``_pack``), sorted, with each code's column: the batch path.
+        self._codes = np.zeros(0, dtype=np.uint64)
+        self._columns = np.zeros(0, dtype=np.int32)
 
     def grams(self, text: str) -> list[str]:
         """The n-grams of each whitespace-separated word padded with one space each side
@@ -87,6 +94,7 @@ class CharTfidf:
             renumber[new] = rank
         x.indices = renumber.take(x.indices, mode="clip")
         self.vocabulary = {term: rank for rank, (term, _) in enumerate(ordered)}
+        self._pack_vocabulary()
 
         doc_freq = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float32)
         doc_freq += 1.0  # smoothed: as if one more text held every n-gram
@@ -98,6 +106,70 @@ class CharTfidf:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The weighted, normalised rows of ``texts`` (unknown n-grams are left out)."""
+        x = self._count_packed(texts) if self.n == _PACKED_N else None
+        if x is None:
+            x = self._count_plain(texts)
+        return self._weigh(x)
+
+    def _pack_vocabulary(self) -> None:
+        packed = [(_pack(term), column) for term, column in self.vocabulary.items()]
+        # Terms with a character past U+FFFE cannot be packed; only plain-path text has them.
+        kept = sorted((code, column) for code, column in packed if code is not None)
+        self._codes = np.array([c for c, _ in kept], dtype=np.uint64)
+        self._columns = np.array([col for _, col in kept], dtype=np.int32)
+
+    def _count_packed(self, texts: Sequence[str]) -> sp.csr_matrix | None:
+        """Counts of known 4-grams per row, or None when a text has a character that does
+        not fit 16 bits (the plain path takes that batch)."""
+        # Each text as its words padded by one space: " w1 w2 ... ". A 4-gram of a padded
+        # word is a window with no space inside (a space may only be its first or last
+        # character); a window across two words, or two texts, has one inside.
+        padded = [" " + " ".join(t.lower().split()) + " " for t in texts]
+        joined = "".join(padded)
+        chars = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        if len(chars) and int(chars.max()) >= _NOT_PACKED:
+            return None
+        c = chars.astype(np.uint64)
+        space = chars == _SPACE
+        lengths = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
+        rows_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        codes: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        if len(c) >= 4:
+            inside = ~space[1:-2] & ~space[2:-1]
+            window = (c[:-3] << 48) | (c[1:-2] << 32) | (c[2:-1] << 16) | c[3:]
+            codes.append(window[inside])
+            rows.append(rows_of[:-3][inside])
+        if len(c) >= 3:
+            # A one-letter word is its own (3-character) n-gram: " a ".
+            alone = space[:-2] & ~space[1:-1] & space[2:]
+            short = _SHORT | (c[:-2] << 32) | (c[1:-1] << 16) | c[2:]
+            codes.append(short[alone])
+            rows.append(rows_of[:-2][alone])
+        code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.uint64)
+        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        width = len(self.vocabulary)
+        if len(self._codes) and len(code):
+            at = np.searchsorted(self._codes, code)
+            at[at == len(self._codes)] = 0
+            known = self._codes[at] == code
+            keys = row[known] * width + self._columns[at[known]]
+        else:
+            keys = np.zeros(0, dtype=np.int64)
+        # Sorted by row, then column: the layout ``sort_indices`` gives the plain path.
+        unique, counts = np.unique(keys, return_counts=True)
+        row_of_entry = unique // max(width, 1)
+        indptr = np.searchsorted(row_of_entry, np.arange(len(texts) + 1), side="left")
+        return sp.csr_matrix(
+            (
+                counts.astype(np.float32),
+                (unique % max(width, 1)).astype(np.int32),
+                indptr.astype(np.int32),
+            ),
+            shape=(len(texts), width),
+        )
+
+    def _count_plain(self, texts: Sequence[str]) -> sp.csr_matrix:
         vocabulary = self.vocabulary
         indptr = [0]
         indices: list[int] = []
@@ -111,7 +183,7 @@ class CharTfidf:
             indptr.append(len(indices))
         x = _csr(counts, indices, indptr, len(vocabulary))
         x.sort_indices()
-        return self._weigh(x)
+        return x
 
     def _weigh(self, x: sp.csr_matrix) -> sp.csr_matrix:
         """Sublinear tf times idf, each row scaled to unit length, in place."""
@@ -120,6 +192,27 @@ class CharTfidf:
         x.data *= self.idf[x.indices]
         x.data[:] = x.data / _row_norms(x)
         return x
+
+
+_PACKED_N = 4
+_SPACE = ord(" ")
+# Characters are packed 16 bits each; U+FFFF is kept out so a packed 4-gram never has all
+# top bits set, which marks the 3-character n-gram of a one-letter word.
+_NOT_PACKED = 0xFFFF
+_SHORT = np.uint64(0xFFFF << 48)
+
+
+def _pack(gram: str) -> int | None:
+    """A 4-gram (or a one-letter word's 3-gram) as the 64-bit number the batch path uses."""
+    if any(ord(ch) >= _NOT_PACKED for ch in gram):
+        return None
+    if len(gram) == 4:
+        a, b, c, d = (ord(ch) for ch in gram)
+        return (a << 48) | (b << 32) | (c << 16) | d
+    if len(gram) == 3:
+        a, b, c = (ord(ch) for ch in gram)
+        return (0xFFFF << 48) | (a << 32) | (b << 16) | c
+    return None
 
 
 def _csr(counts: list[int], indices: list[int], indptr: list[int], width: int) -> sp.csr_matrix:

@@ -3,18 +3,30 @@ token counts, metadata, and the product SDK's whole loop (submit -> review -> de
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
 import pytest
 
+from inference.adapters import GenerationParams, load_adapter
+from inference.client import ModelRoute, TritonClient
+from inference.exceptions import ModelCallError
+from inference.gateway import Gateway
 from inference.replay_data import ReplayBook
 from inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.client import VigilClient
+from streams.gateway_runner import routes_from_settings
 from tests.conftest import consume_until
-from vigil.contracts import DeadLetter, InferenceResult, ReviewDecision, ScreeningOutcome
+from vigil.contracts import (
+    DeadLetter,
+    InferenceRequest,
+    InferenceResult,
+    ReviewDecision,
+    ScreeningOutcome,
+)
 from vigil.settings import REPO_ROOT, VigilSettings
 from vigil.supervisor import Supervisor
 
@@ -59,7 +71,9 @@ def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
 
     # TensorRT-LLM ensemble contract: [1, 1] typed tensors, unary, dynamic batching.
     t = results[trt_id]
-    assert (t.model_name, t.model_version, t.adapter) == (s.trtllm_model_name, version, "trtllm")
+    trtllm = routes_from_settings(s).by_name[s.trtllm_model_name].adapter.name
+    assert trtllm.startswith("trtllm")
+    assert (t.model_name, t.model_version, t.adapter) == (s.trtllm_model_name, version, trtllm)
     assert t.output == recorded(q2, 0) and t.samples == [recorded(q2, 1)]
     assert t.output_tokens is None and t.input_tokens is None  # the ensemble reports none
     assert t.metadata == meta and t.tenant == "school-7"
@@ -68,6 +82,58 @@ def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
     dlq = consume_until(s, topics.REQUESTS_DLQ, [unknown_id], timeout_s=60)
     letter = DeadLetter.from_json(dlq[unknown_id][0])
     assert letter.reason == "unknown_model" and "no-such-llm" in (letter.error or "")
+
+
+UNKNOWN = "the replay reasoner has no recorded answer for this prompt"
+
+
+async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    s = stack_settings
+    book = ReplayBook.load(s.gsm8k_path)
+    # 48 known and 16 unknown questions, interleaved and all in flight at once: while Triton
+    # runs one call the others queue, and the dynamic batcher merges them (up to 64).
+    mix: list[tuple[str, bool]] = []
+    for i, q in enumerate(book.questions()[40:88]):
+        mix.append((q, True))
+        if i % 3 == 0:
+            mix.append((f"What is the airspeed of unladen swallow number {i}?", False))
+    triton = TritonClient(s.triton_grpc_url, timeout_s=60.0)
+    try:
+        # Proof that such a mix shares batches (PyTriton keeps Triton's statistics behind a
+        # per-run token): a client not asking for the error output gets PyTriton's
+        # whole-call error, so known questions fail with the unknown one's error.
+        plain = ModelRoute(s.trtllm_model_name, load_adapter("trtllm"))
+        params = GenerationParams(max_tokens=512)
+        calls = (triton.generate(plain, q, params, f"plain-{i}") for i, (q, _) in enumerate(mix))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        shared = [o for (_, ok), o in zip(mix, outcomes, strict=True) if ok and UNKNOWN in str(o)]
+        assert shared and all(isinstance(o, ModelCallError) for o in shared)
+
+        # Through the gateway, with the adapter that reads the per-request error.
+        routes = routes_from_settings(
+            s.model_copy(update={"gateway_models": {s.trtllm_model_name: "trtllm-pytriton"}})
+        )
+        gateway = Gateway(
+            triton, routes, source_topic=topics.REQUESTS, max_prompt_chars=s.max_prompt_chars
+        )
+        requests = [InferenceRequest(prompt=q, model=s.trtllm_model_name) for q, _ in mix]
+        handled = await asyncio.gather(*(gateway.handle(r.to_json()) for r in requests))
+    finally:
+        await triton.close()
+
+    for (q, ok), request, h in zip(mix, requests, handled, strict=True):
+        if ok:
+            assert h.result is not None, h.dead_letter
+            assert h.result.output == book.answer(q, s.replay_variant)[1]
+            assert h.result.adapter == "trtllm-pytriton"
+        else:
+            letter = h.dead_letter
+            assert letter is not None and letter.request_id == request.request_id
+            assert (letter.reason, letter.attempts) == ("model_error", 1)
+            assert letter.error == f"triton {s.trtllm_model_name}: UnknownQuestion: {UNKNOWN}"
+    assert gateway.counts["results"] == 48 and gateway.counts["dead_letter.model_error"] == 16
 
 
 def test_a_product_gets_decisions_and_corrections_for_its_own_requests(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from inference.server import triton_workspace
 from tests.conftest import isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    env = {**os.environ, **isolated_settings(tmp_path).as_env()}
+    settings = isolated_settings(tmp_path)
+    env = {**os.environ, **settings.as_env()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli", "up", "--demo", "--rate", "5"],
         env=env,
@@ -72,6 +74,8 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         time.sleep(3)  # let the demo publisher push some traffic through
         started = _descendants(proc.pid)
         assert len(started) >= 8, started
+        workspace = triton_workspace(settings)
+        assert workspace.is_dir()
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=120)
     finally:
@@ -83,3 +87,5 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
     while any(_alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in started if _alive(p)], "processes left behind after Ctrl-C"
+    # Stopped in order, not killed: PyTriton's workspace (IPC sockets, model store) is gone.
+    assert not workspace.exists()

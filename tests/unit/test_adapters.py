@@ -27,7 +27,7 @@ from inference.adapters import (
     register_adapter,
 )
 from inference.client import classify
-from inference.exceptions import AdapterError
+from inference.exceptions import AdapterError, ModelCallError
 
 PARAMS = GenerationParams(max_tokens=64, temperature=0.7, seed=3, top_p=0.9)
 
@@ -110,6 +110,34 @@ def test_trtllm_adapter_sends_batched_typed_tensors() -> None:
     assert tensors(bare) == tensors(inputs)
     chunk = adapter.read(response(text_output=np.array([[b"A: 4"]], dtype=np.object_)))
     assert chunk == Chunk("A: 4")  # the ensemble reports no token counts
+
+
+def test_trtllm_pytriton_adapter_turns_a_per_request_error_output_into_that_requests_error() -> (
+    None
+):
+    adapter = load_adapter("trtllm-pytriton")
+    assert isinstance(adapter, TrtLlmAdapter)
+    assert adapter.name == "trtllm-pytriton"
+    assert [o.name() for o in adapter.outputs()] == ["text_output", "error_message"]
+    # The plain ensemble adapter does not ask for it: a real ensemble rejects unknown outputs.
+    assert [o.name() for o in TrtLlmAdapter().outputs()] == ["text_output"]
+    ok = adapter.read(
+        response(
+            text_output=np.array([[b"A: 4"]], dtype=np.object_),
+            error_message=np.array([[b""]], dtype=np.object_),
+        )
+    )
+    assert ok == Chunk("A: 4")
+    with pytest.raises(ModelCallError, match="UnknownQuestion: no recorded answer") as failed:
+        adapter.read(
+            response(
+                text_output=np.array([[b""]], dtype=np.object_),
+                error_message=np.array(
+                    [[b"UnknownQuestion: no recorded answer"]], dtype=np.object_
+                ),
+            )
+        )
+    assert failed.value.kind == "model"  # dead-lettered as model_error, never retried
 
 
 class EchoAdapter:

@@ -23,7 +23,7 @@ from streams.checks.base import AnswerRecord, BaseCheck, CheckInput, normalise_p
 from streams.checks.config import load_config
 from streams.checks.coverage import _numbers
 from streams.checks.exceptions import ArithmeticParseError, CheckFailed
-from streams.checks.novelty import NoveltyIndex, similarities
+from streams.checks.novelty import NoveltyIndex, similarities, top_mean
 from streams.checks.pii import _CANDIDATES, PiiCheck, PiiScanner, _may_match, scan
 from streams.checks.registry import build_checks
 from streams.checks.solution import Step
@@ -84,9 +84,15 @@ def test_char_tfidf_is_scikit_learns_vectoriser_bit_for_bit() -> None:
 
     queries = [normalise_prompt(t) for t in _gsm8k_texts()[::5]]
     queries += ["", "a", "zz qq xx", "ÜNÏCÖDÉ İstanbul straße", "x" * 300, "tab\tand\nnewline"]
-    qa, qb = theirs.transform(queries), ours.transform(queries)
-    assert np.array_equal(qa.indptr, qb.indptr) and np.array_equal(qa.indices, qb.indices)
-    assert _same_bits(qa.data, qb.data)
+    queries += ["a b c i o", "  lead and trail  ", "x, y; (z) 1 2 3", "über größe ŝ ĉ"]
+    # Characters that don't fit the batch path's 16 bits: that batch takes the plain path.
+    astral = ["emoji 🙂 a b", "pad \uffff here", *queries[:3]]
+    assert ours.transform([]).shape == (0, len(ours.vocabulary))
+    for batch in (queries, astral, queries[:1]):
+        qa, qb = theirs.transform(batch), ours.transform(batch)
+        assert qa.shape == qb.shape
+        assert np.array_equal(qa.indptr, qb.indptr) and np.array_equal(qa.indices, qb.indices)
+        assert _same_bits(qa.data, qb.data)
 
 
 def test_one_pass_product_equals_the_public_sparse_product() -> None:
@@ -102,6 +108,17 @@ def test_one_pass_product_equals_the_public_sparse_product() -> None:
 @pytest.fixture(scope="module")
 def index() -> NoveltyIndex:
     return NoveltyIndex.from_jsonl(SETTINGS.novelty_reference)
+
+
+def test_block_top_mean_is_the_mean_of_the_k_largest_of_each_row() -> None:
+    rng = np.random.default_rng(3)
+    for rows, cols, k in ((7, 1000, 10), (3, 64, 10), (5, 33, 10), (4, 5000, 1), (2, 12, 12)):
+        sims = rng.random((rows, cols), dtype=np.float32)
+        sims[0, :] = 0.5  # ties everywhere
+        if cols > 40:
+            sims[1, :40] = 0.99  # the largest values crowded into one or two blocks
+        expected = np.sort(np.sort(sims, axis=1)[:, -k:], axis=1).mean(axis=1)
+        assert np.array_equal(top_mean(sims, k), expected)
 
 
 def test_novelty_cache_is_keyed_by_prompt_key_and_bounded(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -9,6 +10,7 @@ import pytest
 from inference.exceptions import InferenceError, ReplayDataError, UnknownQuestion
 from inference.replay_data import ReplayBook
 from inference.replay_model import (
+    ERROR_OUTPUT,
     VARIANT_VERSIONS,
     count_tokens,
     make_infer_func,
@@ -17,7 +19,7 @@ from inference.replay_model import (
 )
 from vigil.settings import DEFAULT_GSM8K, VARIANTS
 
-ROW = {
+ROW: dict[str, Any] = {
     "question": "Tom has 3 apples and buys 2 more. How many?",
     "ground_truth": "3+2=<<3+2=5>>5\nA: 5",
     **{
@@ -120,9 +122,10 @@ def test_max_tokens_cuts_the_generation() -> None:
 class BatchReq:
     """A PyTriton request of a batched model: every tensor is [batch, 1]."""
 
-    def __init__(self, **data: np.ndarray) -> None:
+    def __init__(self, outputs: list[str] | None = None, **data: np.ndarray) -> None:
         self.data = data
         self.parameters: dict[str, object] = {}
+        self.requested_output_names = outputs
 
     def __getitem__(self, k: str) -> np.ndarray:
         return self.data[k]
@@ -154,6 +157,54 @@ def test_trtllm_infer_func_follows_the_ensemble_contract(book: ReplayBook) -> No
     )
     with pytest.raises(InferenceError, match="decoupled"):
         infer([streaming])
+
+
+UNKNOWN = "the replay reasoner has no recorded answer for this prompt"
+
+
+def one(prompt: bytes, reports: bool = True, **data: np.ndarray) -> BatchReq:
+    """One client request of the TensorRT-LLM adapter ([1, 1] tensors)."""
+    tensors = {"max_tokens": np.array([[512]], dtype=np.int32), **data}
+    outputs = ["text_output", ERROR_OUTPUT] if reports else ["text_output"]
+    return BatchReq(outputs, text_input=np.array([[prompt]], dtype=object), **tensors)
+
+
+def test_a_failed_request_fails_alone_in_its_dynamic_batch(book: ReplayBook) -> None:
+    infer = make_trtllm_infer_func(book, "175b_verification")
+    q = ROW["question"].encode()
+    excluded = np.array([[True]])
+    batch = [
+        one(q, exclude_input_in_output=excluded),
+        one(b"What is love?"),
+        one(q, stream=np.array([[True]]), exclude_input_in_output=excluded),
+        BatchReq(["text_output", ERROR_OUTPUT], text_input=np.array([[q]], dtype=object)),
+        one(q, seed=np.array([[3]], dtype=np.uint64), exclude_input_in_output=excluded),
+    ]
+    out = infer(batch)
+    texts = [r["text_output"][0, 0].decode() for r in out]
+    errors = [r[ERROR_OUTPUT][0, 0].decode() for r in out]
+    assert texts[0] == "sol 175b_verification\nA: 0" and errors[0] == ""
+    assert texts[4] == "sol 6b_finetuning\nA: 3" and errors[4] == ""
+    assert texts[1:4] == ["", "", ""]
+    assert errors[1] == f"UnknownQuestion: {UNKNOWN}"
+    assert "decoupled" in errors[2] and "max_tokens is required" in errors[3]
+    assert all(r[ERROR_OUTPUT].shape == r["text_output"].shape == (1, 1) for r in out)
+
+
+def test_a_client_that_does_not_ask_for_the_error_output_gets_the_call_error(
+    book: ReplayBook,
+) -> None:
+    # PyTriton drops outputs a request did not ask for: an answer-less success would be silent.
+    infer = make_trtllm_infer_func(book, "175b_verification")
+    q = ROW["question"].encode()
+    answered = infer([one(q, reports=False)])
+    assert set(answered[0]) == {"text_output"}
+    with pytest.raises(UnknownQuestion):
+        infer([one(q), one(b"What is love?", reports=False)])
+    unnamed = one(b"What is love?")
+    unnamed.requested_output_names = None  # PyTriton without its tensor store passes no names
+    with pytest.raises(UnknownQuestion):
+        infer([unnamed])
 
 
 @pytest.mark.skipif(not DEFAULT_GSM8K.exists(), reason="shared GSM8K data not present")
