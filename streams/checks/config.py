@@ -62,7 +62,8 @@ class RouteRule(_Section):
 
 
 class SamplingSection(_Section):
-    clean_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # On by default: without it nobody ever learns what the checks miss.
+    clean_rate: float = Field(default=0.02, ge=0.0, le=1.0)
     sla_minutes: float | None = Field(default=None, gt=0)
 
 

@@ -16,6 +16,7 @@ from kafka import KafkaProducer
 from inference.replay_data import ReplayBook
 from reviewers.queue import ReviewQueue
 from streams import topics
+from streams.checks.routing import RANDOM_SAMPLE
 from streams.checks.steps import check_steps
 from streams.client import VigilClient
 from tests.conftest import consume_until
@@ -52,11 +53,12 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
     screened = consume_until(s, topics.SCREENED, ids, timeout_s=180)
     missing = set(ids) - set(screened)
     assert not missing, f"{len(missing)} request ids never reached a final state"
-    verdicts = {}
+    verdicts, routes = {}, {}
     for rid in ids:
         outcomes = {ScreeningOutcome.from_json(v).verdict for v in screened[rid]}
         assert len(outcomes) == 1, f"{rid} ended in more than one state: {outcomes}"
         verdicts[rid] = outcomes.pop()
+        routes[rid] = ScreeningOutcome.from_json(screened[rid][0]).route
     assert verdicts == expected_verdict
     queued = [rid for rid, v in verdicts.items() if v == "queued"]
     assert len(queued) >= 10
@@ -68,7 +70,9 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
         assert item.checks and any(c.flagged for c in item.checks)
     for rid in verdicts:
         if verdicts[rid] == "clean":
-            assert queue.get(rid) is None
+            # Only the clean results sampled for review (2 % by default) have an item.
+            sampled = routes[rid] == RANDOM_SAMPLE
+            assert (queue.get(rid) is not None) == sampled, (rid, routes[rid])
 
     # A reviewer corrects one item and approves another (what the console's form calls).
     a, b = queued[0], queued[-1] if len(queued) > 1 else queued[0]

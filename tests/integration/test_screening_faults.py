@@ -30,6 +30,7 @@ from reviewers.queue import ReviewQueue
 from reviewers.redis_server import redis_process
 from streams import topics
 from streams.checks.base import BaseCheck, CheckInput
+from streams.checks.routing import RANDOM_SAMPLE
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
 from tests.conftest import free_port
@@ -227,11 +228,15 @@ def test_kill9_worker_three_times_loses_nothing_and_queues_once(
     queue = ReviewQueue.from_url(settings.redis_url)
     queued = {rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"}
     assert queued, "the checks queued nothing"
-    assert queue.count_pending() == len(queued)
-    for rid in sorted(queued)[:: max(1, len(queued) // 200)]:
+    # Clean results sampled for review (the default 2 %) are in the queue too, verdict clean.
+    sampled = {rid for rid, r in outcomes.screened.items() if r[0].route == RANDOM_SAMPLE}
+    assert sampled and not sampled & queued
+    assert all(outcomes.screened[rid][0].verdict == "clean" for rid in sampled)
+    assert queue.count_pending() == len(queued) + len(sampled)
+    for rid in sorted(queued | sampled)[:: max(1, len(queued) // 200)]:
         item = queue.get(rid)
         assert item is not None and item.request_id == rid and item.route is not None
-    for rid in sorted(set(outcomes.screened) - queued)[:200]:
+    for rid in sorted(set(outcomes.screened) - queued - sampled)[:200]:
         assert queue.get(rid) is None
 
 

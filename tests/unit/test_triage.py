@@ -93,7 +93,7 @@ def test_defaults_load_and_override_merges_tables(tmp_path: Path) -> None:
     default = load_config()
     assert "step_verification" in default.checks.enabled
     assert [r.name for r in default.routes] == ["pii", "held", "reasoning", "high-risk"]
-    assert default.sampling.clean_rate == 0.0
+    assert default.sampling.clean_rate == 0.02
     path = _write(tmp_path, "[risk.weights]\nnovelty = 0.5\n[sampling]\nclean_rate = 0.1\n")
     custom = load_config(path)
     assert custom.risk.weights["novelty"] == 0.5
