@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -171,9 +172,22 @@ def main() -> int:
     parser.add_argument(
         "--offline-n", type=int, default=5000, help="results screened offline for attribution"
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the bench folder (Kafka log: ~6 GB at 1M)"
+    )
     args = parser.parse_args()
 
     run_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    try:
+        return _run(args, run_dir)
+    finally:
+        if args.keep:
+            print(f"kept {run_dir}")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, run_dir: Path) -> int:
     settings = load_settings(
         run_dir=run_dir,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",

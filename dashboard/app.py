@@ -1,10 +1,11 @@
 """Vigil review console: ``streamlit run dashboard/app.py`` (``vigil up`` starts it on loopback).
 
 A Streamlit script, run top to bottom on every interaction: sign-in, the sidebar, then one
-page (queue, item, monitoring, alerts, team). Settings come from ``VIGIL_*`` environment
-variables (vigil/settings.py). Security rules, for every page: model output, prompts and
-check text are hostile and shown with ``st.text``/``st.code``/``st.dataframe`` only; every
-action is checked against the user's role on the server (``actions.py``, ``roles.py``).
+page (queue, item, monitoring, alerts, checks, team). Settings come from ``VIGIL_*``
+environment variables (vigil/settings.py). Security rules, for every page: model output,
+prompts and check text are hostile and shown with ``st.text``/``st.code``/``st.dataframe``
+only; every action is checked against the user's role on the server (``actions.py``,
+``roles.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dashboard import (
     login,
     nav,
     page_alerts,
+    page_checks,
     page_item,
     page_monitoring,
     page_queue,
@@ -58,6 +60,8 @@ elif page == "monitoring":
 elif page == "alerts":
     store = resources.get_monitor_store(settings.redis_url, settings.monitor_app_id)
     page_alerts.render(store, queue, settings.console_refresh_s)
+elif page == "checks":
+    page_checks.render(queue, user, table)
 elif page == "team":
     page_team.render(queue, user)
 else:

@@ -16,6 +16,7 @@ PAGES: dict[str, str] = {
     "queue": "Queue",
     "monitoring": "Monitoring",
     "alerts": "Alerts",
+    "checks": "Checks",
     "team": "Team",
 }
 _PAGE, _ITEM, _NAV, _URL_ITEM, _FLASH = "page", "item", "nav", "url_item", "flash"

@@ -135,7 +135,7 @@ def test_viewer_sees_the_queue_but_cannot_claim(
     assert not has_button(at, "claim_next")
     assert any("not claim" in i.value for i in at.info)
     # The page menu has no Team page for a viewer.
-    assert at.sidebar.radio(key="nav").options == ["Queue", "Monitoring", "Alerts"]
+    assert at.sidebar.radio(key="nav").options == ["Queue", "Monitoring", "Alerts", "Checks"]
 
 
 def test_logout_forgets_the_user(console_env: redis.Redis) -> None:

@@ -289,6 +289,7 @@ def test_every_page_renders(
         ("Monitoring", "Drift over time, per feature"),
         ("Alerts", "Alerts (latest 50)"),
         ("Team", "Reviewer throughput"),
+        ("Checks", "What the checks miss (random sample of clean results)"),
         ("Queue", "Pending reviews"),
     ):
         lead.page.get_by_text(page, exact=True).click()
