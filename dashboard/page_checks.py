@@ -10,14 +10,12 @@ come from the data: they are shown in tables and ``st.text`` only, never as Mark
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
 from dashboard.auth import User
 from dashboard.exceptions import PermissionDenied
-from dashboard.page_team import PERIODS_H
+from dashboard.page_team import pick_period
 from dashboard.reliability import ReliabilityTable
 from dashboard.roles import require
 from reviewers.exceptions import queue_errors
@@ -98,8 +96,7 @@ def render(queue: ReviewQueue, user: User, offline: ReliabilityTable | None) -> 
     except PermissionDenied as exc:
         st.error(str(exc))
         return
-    period = str(st.selectbox("Period", list(PERIODS_H), key="checks_period"))
-    since_ms = int((time.time() - PERIODS_H[period] * 3600) * 1000)
+    since_ms = pick_period("checks_period")
     try:
         read = settled_outcomes(queue, since_ms, OUTCOMES_LIMIT)
     except queue_errors() as exc:

@@ -29,6 +29,12 @@ ACTIVITY_LIMIT = 2000
 PERIODS_H = {"last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
 
 
+def pick_period(key: str) -> int:
+    """A period selector (widget ``key``); the start of the chosen period, ms since the epoch."""
+    period = str(st.selectbox("Period", list(PERIODS_H), key=key))
+    return int((time.time() - PERIODS_H[period] * 3600) * 1000)
+
+
 def throughput(decisions: list[ReviewDecision]) -> pd.DataFrame:
     """Decisions per reviewer and kind (rows: reviewers; columns: decision kinds)."""
     counts = Counter((d.reviewer, d.decision) for d in decisions)
@@ -60,8 +66,7 @@ def render(queue: ReviewQueue, user: User) -> None:
     except PermissionDenied as exc:
         st.error(str(exc))
         return
-    period = str(st.selectbox("Period", list(PERIODS_H), key="team_period"))
-    since_ms = int((time.time() - PERIODS_H[period] * 3600) * 1000)
+    since_ms = pick_period("team_period")
     try:
         activity = recent_activity(queue, since_ms, ACTIVITY_LIMIT)
         report = agreement_report(queue.ratings())

@@ -26,17 +26,22 @@ class SettledActivity:
     truncated: bool
 
 
-def recent_activity(queue: QueueBase, since_ms: int, limit: int = 2000) -> SettledActivity:
-    """Every decision on the (at most ``limit``) items settled since ``since_ms``."""
+def settled_since(queue: QueueBase, since_ms: int, limit: int) -> tuple[list[str], bool]:
+    """The request ids of the (at most ``limit``, newest first) items settled since
+    ``since_ms``, and whether there were more."""
     rids = cast(
         "list[bytes]",
         queue.client.zrevrangebyscore(queue.keys.decided, "+inf", since_ms, start=0, num=limit + 1),
     )
-    truncated = len(rids) > limit
-    rids = rids[:limit]
+    return [text(r) for r in rids[:limit]], len(rids) > limit
+
+
+def recent_activity(queue: QueueBase, since_ms: int, limit: int = 2000) -> SettledActivity:
+    """Every decision on the (at most ``limit``) items settled since ``since_ms``."""
+    rids, truncated = settled_since(queue, since_ms, limit)
     pipe = queue.client.pipeline(transaction=False)
     for rid in rids:
-        pipe.hvals(queue.keys.decisions(text(rid)))
+        pipe.hvals(queue.keys.decisions(rid))
     decisions = [ReviewDecision.from_json(raw) for values in pipe.execute() for raw in values or []]
     decisions.sort(key=lambda d: (d.decided_at, d.decision_id))
     return SettledActivity(decisions=decisions, items=len(rids), truncated=truncated)

@@ -19,11 +19,10 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import cast
 
 from reviewers.base import QueueBase
+from reviewers.console_reads import settled_since
 from reviewers.correction import normalise_answer
-from reviewers.keys import text
 from reviewers.policy import flagged_checks
 from vigil.contracts import VERDICTS, ReviewDecision, ReviewItem
 
@@ -86,15 +85,10 @@ def outcome(item: ReviewItem, decision: ReviewDecision) -> Outcome | None:
 
 def settled_outcomes(queue: QueueBase, since_ms: int, limit: int = 5000) -> SettledOutcomes:
     """The outcomes of the (at most ``limit``, newest first) items settled since ``since_ms``."""
-    rids = cast(
-        "list[bytes]",
-        queue.client.zrevrangebyscore(queue.keys.decided, "+inf", since_ms, start=0, num=limit + 1),
-    )
-    truncated = len(rids) > limit
-    rids = rids[:limit]
+    rids, truncated = settled_since(queue, since_ms, limit)
     pipe = queue.client.pipeline(transaction=False)
     for rid in rids:
-        pipe.hmget(queue.keys.item(text(rid)), ["item", "decision"])
+        pipe.hmget(queue.keys.item(rid), ["item", "decision"])
     outcomes: list[Outcome] = []
     skipped = 0
     for raw_item, raw_decision in pipe.execute():
