@@ -7,10 +7,11 @@ raw bytes validated by the pydantic contracts (a Faust Record would fail to dese
 input before our code could dead-letter it). The agent stays thin: the checks, the risk and
 the routing are ``streams.triage.Screener`` (pure, also run offline by ``vigil eval``).
 
-Batches: ``stream.take`` hands over up to ``worker_batch_size`` results; the checks run on
-the batch, review items go to Redis in one call, and the batch's outcome and dead-letter
-records are all handed to the producer first and their deliveries awaited together once,
-before the next ``take``, which is when Faust acks (commits) the batch's offsets. A crash
+Batches: ``stream.take_events`` hands over up to ``worker_batch_size`` results, with their
+offsets (records the consumer skipped are read back first: ``streams/offset_guard.py``); the
+checks run on the batch, review items go to Redis in one call, and the batch's outcome and
+dead-letter records are all handed to the producer first and their deliveries awaited
+together once, before the next batch, which is when Faust acks (commits) its offsets. A crash
 before that re-delivers the batch: the queue is idempotent by request id and the verdicts
 are deterministic, so consumers deduping by request id see each result once.
 
@@ -50,6 +51,7 @@ from streams.checks.stability import (
     encode_history,
 )
 from streams.faust_app import new_app, raw_topic
+from streams.offset_guard import HoleReader, OffsetTracker
 from streams.triage import Screener, Triage
 from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
 from vigil.exceptions import ContractError
@@ -206,20 +208,49 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
+    # Records Faust skipped (streams/offset_guard.py) are read back and screened first.
+    tracker = OffsetTracker()
+    reader = HoleReader(settings.kafka_bootstrap, APP_ID)
+
+    async def with_holes_filled(events: Sequence[Any]) -> tuple[list[bytes], dict[Any, int]]:
+        """The batch's values, each preceded by the records its partition skipped."""
+        offsets = []
+        for event in events:
+            tp = event.message.tp
+            partition = (tp.topic, tp.partition)
+            if not tracker.known(partition):
+                tracker.start(partition, await asyncio.to_thread(reader.committed, partition))
+            offsets.append((partition, event.message.offset))
+        holes, following = tracker.plan(offsets)
+        filled: dict[tuple[str, int, int], list[bytes]] = {}
+        for hole in holes:
+            log.warning("the consumer skipped %s; reading them from Kafka", hole)
+            filled[(hole.topic, hole.partition, hole.end)] = await asyncio.to_thread(
+                reader.read, hole
+            )
+        values: list[bytes] = []
+        for event, ((topic, partition), offset) in zip(events, offsets, strict=True):
+            values += filled.get((topic, partition, offset), [])
+            values.append(event.value)
+        return values, following
+
     @app.agent(results_topic, concurrency=1)
     async def screen(stream: Any) -> None:
-        async for batch in stream.take(
+        async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_window_s
         ):
             delay = _RETRY_FIRST_S
             while True:
                 try:
-                    await screen_batch(batch)
+                    values, following = await with_holes_filled(events)
+                    await screen_batch(values)
+                    tracker.commit(following)
                     break
                 except Exception:
-                    # Only Kafka sends can fail here (everything else is routed per result).
-                    # Leaving the loop would let ``take`` ack the batch, so the batch is
-                    # retried: outcomes sent twice are deduped by request id downstream.
+                    # Only Kafka can fail here (the sends, reading a hole; everything else is
+                    # routed per result). Leaving the loop would let ``take_events`` ack the
+                    # batch, so the batch is retried: outcomes sent twice are deduped by
+                    # request id downstream.
                     log.exception("screening batch failed; retrying in %.1fs", delay)
                     await asyncio.sleep(delay)
                     delay = min(_RETRY_CAP_S, delay * 2)
@@ -240,6 +271,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             del history[key]
 
     async def _ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # A new assignment: each partition's committed offset is read again.
+        tracker.reset()
         if assigned:
             mark_ready(settings.ready_dir, "worker")
 

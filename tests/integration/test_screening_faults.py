@@ -5,7 +5,8 @@
   and the review queue holds exactly one item per queued id;
 - a check plugin that raises dead-letters only the results it raised on (``check_failed``,
   naming the plugin), and the worker goes on;
-- Redis down for a few seconds: results wait and retry instead of being dead-lettered.
+- Redis down for a few seconds: results wait and retry instead of being dead-lettered;
+- records the consumer skipped (a hole in a partition's offsets) are read back in order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.structs import OffsetAndMetadata
 
 from reviewers.queue import ReviewQueue
 from reviewers.redis_server import redis_process
@@ -32,6 +35,7 @@ from streams import topics
 from streams.checks.base import BaseCheck, CheckInput
 from streams.checks.routing import RANDOM_SAMPLE
 from streams.kafka_broker import broker_process
+from streams.offset_guard import Hole, HoleReader, OffsetTracker
 from streams.topics import ensure_topics
 from tests.conftest import free_port
 from vigil.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
@@ -124,11 +128,14 @@ def _produce(settings: VigilSettings, results: list[InferenceResult], garbage: i
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=262144
     )
-    for r in results:
-        producer.send(topics.RESULTS, r.to_json(), key=r.request_id.encode())
+    sent = [producer.send(topics.RESULTS, r.to_json(), key=r.request_id.encode()) for r in results]
     for i in range(garbage):
-        producer.send(topics.RESULTS, b"{not json", key=f"garbage-{i}".encode())
+        sent.append(producer.send(topics.RESULTS, b"{not json", key=f"garbage-{i}".encode()))
     producer.flush()
+    # flush() does not raise for a failed send: each delivery is checked, so that a result
+    # missing at the end is the worker's doing, not the producer's.
+    for future in sent:
+        future.get(timeout=30)
     producer.close()
 
 
@@ -266,3 +273,41 @@ def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
     queue = ReviewQueue.from_url(settings.redis_url)
     queued = [rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"]
     assert queued and all(queue.get(rid) is not None for rid in queued)
+
+
+def test_records_the_consumer_skipped_are_read_back_in_order(
+    infra: tuple[Supervisor, VigilSettings],
+) -> None:
+    """The worker's guard against Faust skipping a record (streams/offset_guard.py): where a
+    partition's records do not follow on from the committed offset or from each other, the
+    missing ones come back from Kafka, in order."""
+    _, settings = infra
+    topic, group = "offset-guard-test", "offset-guard-group"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for future in [producer.send(topic, f"r{i}".encode()) for i in range(10)]:
+        future.get(timeout=30)
+    producer.close()
+
+    reader = HoleReader(settings.kafka_bootstrap, group)
+    part = (topic, 0)
+    tracker = OffsetTracker()
+    tracker.start(part, reader.committed(part))  # no committed offset yet: the log start
+    holes, following = tracker.plan([(part, 0), (part, 1), (part, 4), (part, 5)])
+    assert holes == [Hole(topic, 0, 2, 4)]
+    assert reader.read(holes[0]) == [b"r2", b"r3"]
+    tracker.commit(following)
+
+    # After an assignment the group resumes at its committed offset; a first record past it
+    # means the consumer skipped the one at it.
+    committer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)
+    committer.commit({TopicPartition(topic, 0): OffsetAndMetadata(6, "", -1)})
+    committer.close()
+    tracker.reset()
+    tracker.start(part, reader.committed(part))
+    holes, _ = tracker.plan([(part, 7), (part, 8)])
+    assert holes == [Hole(topic, 0, 6, 7)]
+    assert reader.read(holes[0]) == [b"r6"]
+    reader.close()

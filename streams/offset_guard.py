@@ -1,0 +1,134 @@
+"""The screening worker's guard against records Faust skips, so that no result is lost.
+
+Faust (faust-streaming 0.15) can start handing a partition's records one past the committed
+offset after an assignment (a fetch that raced its seek back to the committed offset), and
+its commit step lets the committed offset move past one missing record (it waits for the
+head of the acknowledged offsets only when they are *more* than one past the committed
+offset). The kill -9 fault test caught it: one result in 20,000, never screened, its offset
+committed. So the worker checks that each partition's records follow on from the committed
+offset at assignment and from each other. The records of a hole are read from Kafka and
+screened with the batch, before the batch's offsets are acknowledged, and the hole is
+logged. A re-read can only repeat work, never drop it: outcomes are deduped by request id
+downstream and the review queue is idempotent.
+
+``OffsetTracker`` is the pure bookkeeping; ``HoleReader`` the two Kafka reads it needs (the
+committed offset, the records of a hole), blocking: the worker calls them in a thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+
+__all__ = ["Hole", "HoleReader", "OffsetTracker"]
+
+# (topic, partition)
+Partition = tuple[str, int]
+_READ_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Hole:
+    """Offsets ``start`` to ``end - 1`` of a partition were not handed to the worker."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}] offsets {self.start}-{self.end - 1}"
+
+
+class OffsetTracker:
+    """The next offset expected per partition; finds the holes in what a batch holds.
+
+    ``plan`` does not change the tracker, so a batch that fails (a hole that could not be
+    read) is planned again from the same state; ``commit`` records a batch once it is done.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[Partition, int] = {}
+
+    def reset(self) -> None:
+        """Forget every partition (an assignment: the committed offsets are read again)."""
+        self._next.clear()
+
+    def known(self, partition: Partition) -> bool:
+        return partition in self._next
+
+    def start(self, partition: Partition, offset: int) -> None:
+        """The partition's records start at ``offset`` (its committed offset)."""
+        self._next[partition] = offset
+
+    def plan(self, offsets: list[tuple[Partition, int]]) -> tuple[list[Hole], dict[Partition, int]]:
+        """The holes before each record, and the next offsets once the batch is done.
+
+        A record below the expected offset is a re-delivery: it is screened again (never
+        dropped) and moves nothing back."""
+        following = dict(self._next)
+        holes: list[Hole] = []
+        for partition, offset in offsets:
+            expected = following.get(partition)
+            if expected is not None and offset > expected:
+                holes.append(Hole(partition[0], partition[1], expected, offset))
+            if expected is None or offset >= expected:
+                following[partition] = offset + 1
+        return holes, following
+
+    def commit(self, following: dict[Partition, int]) -> None:
+        self._next.update(following)
+
+
+class HoleReader:
+    """Reads committed offsets and the records of holes (one consumer, outside any group)."""
+
+    def __init__(self, bootstrap: str, group_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._consumer: KafkaConsumer | None = None
+
+    def _client(self) -> KafkaConsumer:
+        if self._consumer is None:
+            # group_id only to read the group's committed offsets: it never joins the group.
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group_id,
+                enable_auto_commit=False,
+            )
+        return self._consumer
+
+    def committed(self, partition: Partition) -> int:
+        """Where the worker's group resumes this partition (the log start when it has no
+        committed offset: the app starts new groups from the earliest record)."""
+        tp = TopicPartition(*partition)
+        consumer = self._client()
+        offset = consumer.committed(tp)
+        if offset is None:
+            offset = consumer.beginning_offsets([tp])[tp]
+        return int(offset)
+
+    def read(self, hole: Hole) -> list[bytes]:
+        """The values of the hole's records, in offset order (none for offsets that do not
+        exist, such as a transaction's markers)."""
+        tp = TopicPartition(hole.topic, hole.partition)
+        consumer = self._client()
+        consumer.assign([tp])
+        consumer.seek(tp, hole.start)
+        found: dict[int, bytes] = {}
+        deadline = time.monotonic() + _READ_TIMEOUT_S
+        while consumer.position(tp) < hole.end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {hole} from Kafka within {_READ_TIMEOUT_S}s")
+            for records in consumer.poll(timeout_ms=500, max_records=500).values():
+                for record in records:
+                    if hole.start <= record.offset < hole.end and record.value is not None:
+                        found[record.offset] = record.value
+        return [found[offset] for offset in sorted(found)]
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
