@@ -1,15 +1,17 @@
 """The screening worker's guard against records Faust skips, so that no result is lost.
 
-Faust (faust-streaming 0.15) can start handing a partition's records one past the committed
-offset after an assignment (a fetch that raced its seek back to the committed offset), and
-its commit step lets the committed offset move past one missing record (it waits for the
-head of the acknowledged offsets only when they are *more* than one past the committed
-offset). The kill -9 fault test caught it: one result in 20,000, never screened, its offset
-committed. So the worker checks that each partition's records follow on from the committed
-offset at assignment and from each other. The records of a hole are read from Kafka and
-screened with the batch, before the batch's offsets are acknowledged, and the hole is
-logged. A re-read can only repeat work, never drop it: outcomes are deduped by request id
-downstream and the review queue is idempotent.
+Faust (faust-streaming 0.15) does not always hand a partition's records over in an unbroken
+run. In the kill -9 fault test, with this guard logging what it found (in an early version
+that read the committed offset at a partition's first batch rather than at its assignment):
+streams starting 70-355 records past that offset after a restart, and single records
+missing in the middle of a run (offset N-1, then N+1). Faust's commit step lets the
+committed offset pass one missing record (it holds back only when the acknowledged offsets
+start *more* than one past the committed offset), and one result in 20,000 was lost that
+way before this guard. So the worker checks that each partition's records follow on from
+the committed offset at assignment and from each other; the records of a hole are read
+from Kafka and screened with the batch, before the batch's offsets are acknowledged, and
+the hole is logged. A re-read can only repeat work, never drop it: outcomes are deduped by
+request id downstream and the review queue is idempotent.
 
 ``OffsetTracker`` is the pure bookkeeping; ``HoleReader`` the two Kafka reads it needs (the
 committed offset, the records of a hole), blocking: the worker calls them in a thread.

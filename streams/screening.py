@@ -271,8 +271,16 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             del history[key]
 
     async def _ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        # A new assignment: each partition's committed offset is read again.
+        # A new assignment: where each partition resumes is read now, before its records flow
+        # (read later, it could already be past records the consumer skipped).
         tracker.reset()
+        for tp in assigned or ():
+            if tp.topic == topics.RESULTS:
+                partition = (tp.topic, tp.partition)
+                try:
+                    tracker.start(partition, await asyncio.to_thread(reader.committed, partition))
+                except Exception as exc:  # the first batch reads it instead (and retries)
+                    log.warning("cannot read where %s resumes yet: %s", partition, exc)
         if assigned:
             mark_ready(settings.ready_dir, "worker")
 
