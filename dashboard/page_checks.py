@@ -14,10 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.page_team import pick_period
+from dashboard.page_team import open_page, pick_period
 from dashboard.reliability import ReliabilityTable
-from dashboard.roles import require
 from reviewers.exceptions import queue_errors
 from reviewers.outcomes import Proportion, QualityReport, check_quality, settled_outcomes
 from reviewers.queue import ReviewQueue
@@ -90,11 +88,7 @@ def miss_table(report: QualityReport) -> pd.DataFrame:
 
 
 def render(queue: ReviewQueue, user: User, offline: ReliabilityTable | None) -> None:
-    st.title("Checks")
-    try:
-        require(user.name, user.role, "view_queue")
-    except PermissionDenied as exc:
-        st.error(str(exc))
+    if not open_page("Checks", user, "view_queue"):
         return
     since_ms = pick_period("checks_period")
     try:

@@ -18,7 +18,7 @@ import streamlit as st
 from dashboard import nav
 from dashboard.auth import User
 from dashboard.exceptions import PermissionDenied
-from dashboard.roles import require
+from dashboard.roles import Action, require
 from reviewers.agreement import AgreementReport, agreement_report
 from reviewers.console_reads import recent_activity
 from reviewers.exceptions import queue_errors
@@ -27,6 +27,17 @@ from vigil.contracts import VERDICTS, ReviewDecision
 
 ACTIVITY_LIMIT = 2000
 PERIODS_H = {"last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
+
+
+def open_page(title: str, user: User, action: Action) -> bool:
+    """The page's title, then the role check: False (the reason shown) if the user may not."""
+    st.title(title)
+    try:
+        require(user.name, user.role, action)
+    except PermissionDenied as exc:
+        st.error(str(exc))
+        return False
+    return True
 
 
 def pick_period(key: str) -> int:
@@ -60,11 +71,7 @@ def verdicts_per_hour(decisions: list[ReviewDecision]) -> pd.DataFrame:
 
 
 def render(queue: ReviewQueue, user: User) -> None:
-    st.title("Team")
-    try:
-        require(user.name, user.role, "view_team")
-    except PermissionDenied as exc:
-        st.error(str(exc))
+    if not open_page("Team", user, "view_team"):
         return
     since_ms = pick_period("team_period")
     try:

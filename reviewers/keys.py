@@ -31,6 +31,20 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.contracts import ReviewItem
 
+# The fields of an item hash that make its review state (``ReviewState``; the scripts write
+# them, ``rebuild`` restores them from each event's state).
+STATE_FIELDS = (
+    "state",
+    "tier",
+    "version",
+    "required",
+    "done",
+    "deadline_ms",
+    "score",
+    "released",
+    "assigned",
+    "breaches",
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MILLISECOND = timedelta(milliseconds=1)

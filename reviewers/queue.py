@@ -26,7 +26,7 @@ from reviewers.claims import ClaimsMixin
 from reviewers.decisions import DecisionsMixin
 from reviewers.exceptions import InvalidDecision, ItemNotFound
 from reviewers.hold import HoldMixin, fallback_draft
-from reviewers.keys import member, request_id_of, subject_hash, text
+from reviewers.keys import STATE_FIELDS, member, request_id_of, subject_hash, text
 from reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
 from reviewers.policy import ReviewPolicy, flagged_checks
 from reviewers.privacy import PrivacyMixin
@@ -38,18 +38,6 @@ __all__ = ["DECISIONS_TOPIC", "OutboxEntry", "ReviewQueue"]
 # Items per enqueue script call: large enough to amortise the round trip, small enough that
 # one call never blocks Redis for long.
 ENQUEUE_BATCH = 100
-_STATE_FIELDS = (
-    "state",
-    "tier",
-    "version",
-    "required",
-    "done",
-    "deadline_ms",
-    "score",
-    "released",
-    "assigned",
-    "breaches",
-)
 
 
 class ReviewQueue(
@@ -182,11 +170,11 @@ class ReviewQueue(
             )
 
     def review_state(self, request_id: str) -> ReviewState | None:
-        raw = self.client.hmget(self.keys.item(request_id), list(_STATE_FIELDS))
+        raw = self.client.hmget(self.keys.item(request_id), list(STATE_FIELDS))
         if raw[0] is None:
             return None
         fields = {
-            k: text(v) if v is not None else "" for k, v in zip(_STATE_FIELDS, raw, strict=True)
+            k: text(v) if v is not None else "" for k, v in zip(STATE_FIELDS, raw, strict=True)
         }
         return ReviewState.model_validate(fields)
 

@@ -27,21 +27,9 @@ import orjson
 import redis
 
 from reviewers.exceptions import RebuildError
-from reviewers.keys import Keys, epoch_ms, text
+from reviewers.keys import STATE_FIELDS, Keys, epoch_ms, text
 from vigil.contracts import VERDICTS, ReviewEvent
 
-_STATE_FIELDS = (
-    "state",
-    "tier",
-    "version",
-    "required",
-    "done",
-    "deadline_ms",
-    "score",
-    "released",
-    "assigned",
-    "breaches",
-)
 # Not rebuilt: the outbox (already published).
 _TRANSIENT = ("outbox",)
 
@@ -94,7 +82,7 @@ def _apply(item: _Item, ev: dict[str, Any], raw: bytes) -> None:
     else:
         item.audit.append(raw)
     item.seq = ev["seq"]
-    item.fields.update({k: str(ev["state"][k]) for k in _STATE_FIELDS})
+    item.fields.update({k: str(ev["state"][k]) for k in STATE_FIELDS})
     item.fields["seq"] = str(ev["seq"])
     at_ms = epoch_ms(datetime.fromisoformat(ev["at"]))
     kind = ev["type"]
