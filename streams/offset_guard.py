@@ -13,18 +13,25 @@ from Kafka and screened with the batch, before the batch's offsets are acknowled
 the hole is logged. A re-read can only repeat work, never drop it: outcomes are deduped by
 request id downstream and the review queue is idempotent.
 
-``OffsetTracker`` is the pure bookkeeping; ``HoleReader`` the two Kafka reads it needs (the
-committed offset, the records of a hole), blocking: the worker calls them in a thread.
+``OffsetGuard`` is what the worker calls; ``OffsetTracker`` its pure bookkeeping and
+``HoleReader`` the two Kafka reads it needs (the committed offset, the records of a hole),
+blocking: the guard calls them in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["Hole", "HoleReader", "OffsetTracker"]
+__all__ = ["Hole", "HoleReader", "OffsetGuard", "OffsetTracker"]
+
+log = logging.getLogger("vigil.offset_guard")
 
 # (topic, partition)
 Partition = tuple[str, int]
@@ -134,3 +141,61 @@ class HoleReader:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+class OffsetGuard:
+    """The guard of one consumer of ``topic``: told of each assignment, it hands back each
+    batch's values with the records the consumer skipped put back in their place.
+
+    Events are Faust's (``event.message.tp``, ``event.message.offset``, ``event.value``)."""
+
+    def __init__(self, bootstrap: str, group_id: str, topic: str) -> None:
+        self.topic = topic
+        self._tracker = OffsetTracker()
+        self._reader = HoleReader(bootstrap, group_id)
+
+    async def _start(self, partition: Partition) -> None:
+        committed = await asyncio.to_thread(self._reader.committed, partition)
+        self._tracker.start(partition, committed)
+
+    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """Where each partition resumes is read now, before its records flow (read later,
+        it could already be past records the consumer skipped)."""
+        self._tracker.reset()
+        for tp in assigned:
+            if tp.topic == self.topic:
+                partition = (tp.topic, tp.partition)
+                try:
+                    await self._start(partition)
+                except Exception as exc:  # the first batch reads it instead (and retries)
+                    log.warning("cannot read where %s resumes yet: %s", partition, exc)
+
+    async def values_of(self, events: Sequence[Any]) -> tuple[list[bytes], dict[Partition, int]]:
+        """The batch's values, each preceded by the records its partition skipped, and what
+        ``done`` records once the batch is screened (nothing changes until then)."""
+        offsets = []
+        for event in events:
+            tp = event.message.tp
+            partition = (tp.topic, tp.partition)
+            if not self._tracker.known(partition):
+                await self._start(partition)
+            offsets.append((partition, event.message.offset))
+        holes, following = self._tracker.plan(offsets)
+        filled: dict[tuple[Partition, int], list[bytes]] = {}
+        for hole in holes:
+            log.warning("the consumer skipped %s; reading them from Kafka", hole)
+            filled[((hole.topic, hole.partition), hole.end)] = await asyncio.to_thread(
+                self._reader.read, hole
+            )
+        values: list[bytes] = []
+        for event, at in zip(events, offsets, strict=True):
+            values += filled.get(at, [])
+            values.append(event.value)
+        return values, following
+
+    def done(self, following: dict[Partition, int]) -> None:
+        """The batch ``values_of`` planned is screened: its partitions move on."""
+        self._tracker.commit(following)
+
+    def close(self) -> None:
+        self._reader.close()

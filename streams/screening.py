@@ -51,7 +51,7 @@ from streams.checks.stability import (
     encode_history,
 )
 from streams.faust_app import new_app, raw_topic
-from streams.offset_guard import HoleReader, OffsetTracker
+from streams.offset_guard import OffsetGuard
 from streams.triage import Screener, Triage
 from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
 from vigil.exceptions import ContractError
@@ -206,34 +206,11 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         # Every record of the batch is acknowledged before ``take`` acks the batch's offsets.
         await asyncio.gather(*deliveries)
 
+    # Records Faust skipped (streams/offset_guard.py) are read back and screened first.
+    guard = OffsetGuard(settings.kafka_bootstrap, APP_ID, topics.RESULTS)
+
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
-    # Records Faust skipped (streams/offset_guard.py) are read back and screened first.
-    tracker = OffsetTracker()
-    reader = HoleReader(settings.kafka_bootstrap, APP_ID)
-
-    async def with_holes_filled(events: Sequence[Any]) -> tuple[list[bytes], dict[Any, int]]:
-        """The batch's values, each preceded by the records its partition skipped."""
-        offsets = []
-        for event in events:
-            tp = event.message.tp
-            partition = (tp.topic, tp.partition)
-            if not tracker.known(partition):
-                tracker.start(partition, await asyncio.to_thread(reader.committed, partition))
-            offsets.append((partition, event.message.offset))
-        holes, following = tracker.plan(offsets)
-        filled: dict[tuple[str, int, int], list[bytes]] = {}
-        for hole in holes:
-            log.warning("the consumer skipped %s; reading them from Kafka", hole)
-            filled[(hole.topic, hole.partition, hole.end)] = await asyncio.to_thread(
-                reader.read, hole
-            )
-        values: list[bytes] = []
-        for event, ((topic, partition), offset) in zip(events, offsets, strict=True):
-            values += filled.get((topic, partition, offset), [])
-            values.append(event.value)
-        return values, following
-
     @app.agent(results_topic, concurrency=1)
     async def screen(stream: Any) -> None:
         async for events in stream.take_events(
@@ -242,9 +219,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             delay = _RETRY_FIRST_S
             while True:
                 try:
-                    values, following = await with_holes_filled(events)
+                    values, following = await guard.values_of(events)
                     await screen_batch(values)
-                    tracker.commit(following)
+                    guard.done(following)
                     break
                 except Exception:
                     # Only Kafka can fail here (the sends, reading a hole; everything else is
@@ -271,16 +248,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             del history[key]
 
     async def _ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        # A new assignment: where each partition resumes is read now, before its records flow
-        # (read later, it could already be past records the consumer skipped).
-        tracker.reset()
-        for tp in assigned or ():
-            if tp.topic == topics.RESULTS:
-                partition = (tp.topic, tp.partition)
-                try:
-                    tracker.start(partition, await asyncio.to_thread(reader.committed, partition))
-                except Exception as exc:  # the first batch reads it instead (and retries)
-                    log.warning("cannot read where %s resumes yet: %s", partition, exc)
+        await guard.on_assigned(assigned or ())
         if assigned:
             mark_ready(settings.ready_dir, "worker")
 

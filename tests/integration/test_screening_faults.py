@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -19,6 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from streams import topics
 from streams.checks.base import BaseCheck, CheckInput
 from streams.checks.routing import RANDOM_SAMPLE
 from streams.kafka_broker import broker_process
-from streams.offset_guard import Hole, HoleReader, OffsetTracker
+from streams.offset_guard import Hole, HoleReader, OffsetGuard, OffsetTracker
 from streams.topics import ensure_topics
 from tests.conftest import free_port
 from vigil.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
@@ -311,3 +313,56 @@ def test_records_the_consumer_skipped_are_read_back_in_order(
     assert holes == [Hole(topic, 0, 6, 7)]
     assert reader.read(holes[0]) == [b"r6"]
     reader.close()
+
+
+@dataclass
+class _Message:
+    tp: TopicPartition
+    offset: int
+
+
+@dataclass
+class _Event:
+    """The parts of a Faust event the guard reads."""
+
+    message: _Message
+    value: bytes
+
+
+def test_the_guard_puts_skipped_records_back_in_their_place(
+    infra: tuple[Supervisor, VigilSettings],
+) -> None:
+    """What the screening agent calls (``OffsetGuard``), on the batches a consumer that
+    skipped records would hand it: the batch's values come back complete and in order."""
+    _, settings = infra
+    topic, group = "offset-guard-batches", "offset-guard-batches-group"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for future in [producer.send(topic, f"r{i}".encode()) for i in range(10)]:
+        future.get(timeout=30)
+    producer.close()
+    tp = TopicPartition(topic, 0)
+
+    def batch(*offsets: int) -> list[_Event]:
+        return [_Event(_Message(tp, o), f"r{o}".encode()) for o in offsets]
+
+    async def scenario() -> None:
+        guard = OffsetGuard(settings.kafka_bootstrap, group, topic)
+        await guard.on_assigned([tp, TopicPartition("another-topic", 0)])
+        values, following = await guard.values_of(batch(0, 1, 4, 5))
+        assert values == [b"r0", b"r1", b"r2", b"r3", b"r4", b"r5"]
+        # Not screened (a retry): the same batch finds the same hole again.
+        assert (await guard.values_of(batch(0, 1, 4, 5)))[0] == values
+        guard.done(following)
+        assert (await guard.values_of(batch(5, 6)))[0] == [b"r5", b"r6"]  # a re-delivery
+
+        committer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)
+        committer.commit({tp: OffsetAndMetadata(7, "", -1)})
+        committer.close()
+        await guard.on_assigned([tp])  # resumes at 7: a first record at 8 skipped one
+        assert (await guard.values_of(batch(8, 9)))[0] == [b"r7", b"r8", b"r9"]
+        guard.close()
+
+    asyncio.run(scenario())
