@@ -24,11 +24,8 @@ from reviewers.base import QueueBase
 from reviewers.console_reads import settled_since
 from reviewers.correction import normalise_answer
 from reviewers.policy import flagged_checks
-from vigil.contracts import VERDICTS, ReviewDecision, ReviewItem
+from vigil.contracts import RANDOM_SAMPLE, VERDICTS, ReviewDecision, ReviewItem
 
-# The route streams/checks/routing.py gives sampled clean results (reviewers cannot import
-# streams: the layout rule in tests/unit/test_architecture.py).
-RANDOM_SAMPLE = "random-sample"
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...
 
 
@@ -160,6 +157,10 @@ class QualityReport:
     miss_rate_by_model: dict[str, Proportion]  # by model version, sorted
 
 
+def _found_wrong(group: list[Outcome]) -> Proportion:
+    return Proportion(sum(o.found_wrong for o in group), len(group))
+
+
 def check_quality(outcomes: list[Outcome]) -> QualityReport:
     flags: dict[str, list[Outcome]] = defaultdict(list)
     sample: dict[str, list[Outcome]] = defaultdict(list)
@@ -176,14 +177,13 @@ def check_quality(outcomes: list[Outcome]) -> QualityReport:
         checks=[
             CheckPrecision(
                 check=name,
-                precision=Proportion(sum(o.found_wrong for o in group), len(group)),
+                precision=_found_wrong(group),
                 answer_wrong=sum(o.answer_wrong for o in group),
             )
             for name, group in sorted(flags.items())
         ],
-        miss_rate=Proportion(sum(o.found_wrong for o in sampled), len(sampled)),
+        miss_rate=_found_wrong(sampled),
         miss_rate_by_model={
-            version: Proportion(sum(o.found_wrong for o in group), len(group))
-            for version, group in sorted(sample.items())
+            version: _found_wrong(group) for version, group in sorted(sample.items())
         },
     )

@@ -134,6 +134,9 @@ class CheckResult(BaseModel):
 
 
 Verdict = Literal["clean", "queued"]
+# The route of a clean result also put in the review queue (a random sample of clean
+# traffic): what reviewers find wrong in those is what the checks miss.
+RANDOM_SAMPLE = "random-sample"
 
 
 class ScreeningOutcome(_Record):

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from streams.checks.config import ChecksConfig, RouteRule
-from vigil.contracts import CheckResult, InferenceResult
+from vigil.contracts import RANDOM_SAMPLE, CheckResult, InferenceResult
 
 __all__ = ["RANDOM_SAMPLE", "Route", "route_result", "sampled"]
-
-RANDOM_SAMPLE = "random-sample"
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,7 @@ def _pack(gram: str) -> int | None:
         return (a << 48) | (b << 32) | (c << 16) | d
     if len(gram) == 3:
         a, b, c = (ord(ch) for ch in gram)
-        return (0xFFFF << 48) | (a << 32) | (b << 16) | c
+        return int(_SHORT) | (a << 32) | (b << 16) | c
     return None
 
 
