@@ -277,6 +277,17 @@ def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
     assert queued and all(queue.get(rid) is not None for rid in queued)
 
 
+def _one_partition_of_records(settings: VigilSettings, topic: str) -> None:
+    """``topic`` with one partition holding ``r0`` to ``r9`` at offsets 0 to 9."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for future in [producer.send(topic, f"r{i}".encode()) for i in range(10)]:
+        future.get(timeout=30)
+    producer.close()
+
+
 def test_records_the_consumer_skipped_are_read_back_in_order(
     infra: tuple[Supervisor, VigilSettings],
 ) -> None:
@@ -285,13 +296,7 @@ def test_records_the_consumer_skipped_are_read_back_in_order(
     missing ones come back from Kafka, in order."""
     _, settings = infra
     topic, group = "offset-guard-test", "offset-guard-group"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    for future in [producer.send(topic, f"r{i}".encode()) for i in range(10)]:
-        future.get(timeout=30)
-    producer.close()
+    _one_partition_of_records(settings, topic)
 
     reader = HoleReader(settings.kafka_bootstrap, group)
     part = (topic, 0)
@@ -336,13 +341,7 @@ def test_the_guard_puts_skipped_records_back_in_their_place(
     skipped records would hand it: the batch's values come back complete and in order."""
     _, settings = infra
     topic, group = "offset-guard-batches", "offset-guard-batches-group"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    for future in [producer.send(topic, f"r{i}".encode()) for i in range(10)]:
-        future.get(timeout=30)
-    producer.close()
+    _one_partition_of_records(settings, topic)
     tp = TopicPartition(topic, 0)
 
     def batch(*offsets: int) -> list[_Event]:
