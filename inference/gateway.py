@@ -258,6 +258,11 @@ class Gateway:
                 self._notify_if_changed()
             await asyncio.sleep(min(self.retry.delay(attempts), max(0.0, deadline - loop.time())))
 
+    async def _extra(self, route: ModelRoute, request: InferenceRequest, seed: int) -> Generation:
+        # Extras wait for the rate budget; the first generation never does.
+        await self.budget.pace(1)
+        return await self._generate(route, request, seed)
+
     async def handle(self, raw: bytes) -> Handled:
         parsed = self.parse(raw)
         if isinstance(parsed, Handled):
@@ -275,7 +280,8 @@ class Gateway:
         plan = self.budget.plan(request)
         base_seed = request.sampling.seed or 0
         outcomes = await asyncio.gather(
-            *(self._generate(route, request, base_seed + i) for i in range(plan.granted)),
+            self._generate(route, request, base_seed),
+            *(self._extra(route, request, base_seed + i) for i in range(1, plan.granted)),
             return_exceptions=True,
         )
         first = outcomes[0]

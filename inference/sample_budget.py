@@ -1,16 +1,23 @@
-"""Self-consistency samples: how many a request gets, within a budget.
+"""Self-consistency samples: how many a request gets, and the pace of the extra generations.
 
 A request asks for k samples (``samples``), or a routing rule (``VIGIL_GATEWAY_SAMPLE_RULES``)
-raises k for matching traffic. The k - 1 extra generations cost real model time, so they are
-bounded two ways: a token bucket of extra generations per second, and the share of recent
-requests that may get any extras. Over budget a request gets fewer samples, never none: the
-first generation is always made, and the result records what was asked and why less came.
+raises k for matching traffic. How many it gets is decided from the request alone, never from
+what the process did before: a request that Kafka delivers again (a gateway killed before its
+transaction committed) gets the same k, so its one visible result is the same whichever
+delivery produced it. The share of requests that may get any extras is a hash of the request
+id against ``share`` (stable across restarts, processes and replicas); a request outside it
+gets one generation, and the result says so (``samples_degraded = "sample_budget"``).
+
+The k - 1 extra generations cost real model time, so their *rate* is bounded by a token bucket
+(extra generations per second). Over that rate extras wait for their turn; they are never cut,
+since the number of samples must not depend on how busy the process was.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +29,7 @@ from vigil.settings import SampleRule
 class SamplePlan:
     requested: int
     granted: int
-    degraded: str | None = None  # "sample_budget" when the budget cut it
+    degraded: str | None = None  # "sample_budget" when the share (or a zero rate) cut it
 
 
 def rule_samples(request: InferenceRequest, rules: Sequence[SampleRule]) -> int:
@@ -43,11 +50,18 @@ def _field(request: InferenceRequest, key: str) -> str | None:
     return None
 
 
-class SampleBudget:
-    """Extra generations per second (token bucket) and share of requests that get extras.
+def share_point(request_id: str) -> float:
+    """Where a request id falls in [0, 1): uniform, and the same in every process."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
-    The bucket holds one second of budget (at least one sample) and starts full; the share
-    is measured over the last ``window`` requests.
+
+class SampleBudget:
+    """Which requests get their extra samples (a pure function of the request), and a token
+    bucket of extra generations per second that paces them.
+
+    The bucket holds one second of budget (at least one sample) and starts full; a request
+    that takes more tokens than there are waits until the debt is paid back.
     """
 
     def __init__(
@@ -56,49 +70,45 @@ class SampleBudget:
         per_s: float,
         share: float,
         rules: Sequence[SampleRule] = (),
-        window: int = 1000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_s = per_s
         self.share = share
         self.rules = list(rules)
-        self.capacity = max(per_s, 1.0) if per_s > 0 else 0.0
+        self.capacity = max(per_s, 1.0)
         self._tokens = self.capacity
         self._clock = clock
         self._last = clock()
-        self._recent: deque[bool] = deque(maxlen=window)
-        self._recent_with_extras = 0
         self.extras_granted = 0
         self.extras_denied = 0
+        self.paced_s = 0.0  # total time extras waited for the rate budget
 
     def plan(self, request: InferenceRequest) -> SamplePlan:
         wanted = rule_samples(request, self.rules)
-        extra = self._grant(wanted - 1)
-        granted = 1 + extra
-        return SamplePlan(wanted, granted, "sample_budget" if granted < wanted else None)
+        if wanted <= 1:
+            return SamplePlan(wanted, 1)
+        if self.per_s <= 0 or share_point(request.request_id) >= self.share:
+            self.extras_denied += wanted - 1
+            return SamplePlan(wanted, 1, "sample_budget")
+        self.extras_granted += wanted - 1
+        return SamplePlan(wanted, wanted)
 
-    def _grant(self, wanted_extra: int) -> int:
-        if wanted_extra <= 0:
-            self._remember(False)
-            return 0
+    def delay_for(self, extras: int) -> float:
+        """Take ``extras`` tokens; how long to wait before generating them (0: at once)."""
+        if extras <= 0:
+            return 0.0
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.per_s)
         self._last = now
-        n = min(wanted_extra, int(self._tokens))
-        if n and not self._share_allows():
-            n = 0
-        self._tokens -= n
-        self.extras_granted += n
-        self.extras_denied += wanted_extra - n
-        self._remember(n > 0)
-        return n
+        self._tokens -= extras
+        if self._tokens >= 0:
+            return 0.0
+        wait = -self._tokens / self.per_s
+        self.paced_s += wait
+        return wait
 
-    def _share_allows(self) -> bool:
-        seen = len(self._recent) + 1
-        return (self._recent_with_extras + 1) / seen <= self.share + 1e-9
-
-    def _remember(self, had_extras: bool) -> None:
-        if len(self._recent) == self._recent.maxlen and self._recent[0]:
-            self._recent_with_extras -= 1
-        self._recent.append(had_extras)
-        self._recent_with_extras += had_extras
+    async def pace(self, extras: int) -> None:
+        """Wait for the rate budget of ``extras`` generations."""
+        wait = self.delay_for(extras)
+        if wait > 0:
+            await asyncio.sleep(wait)

@@ -14,7 +14,7 @@ the outbox (published to Kafka by the relay), so no change exists without its ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -154,6 +154,38 @@ class ReviewQueue(
         for item in batch:
             args += self._enqueue_args(item)
         return [bool(created) for created in self._run("enqueue", args)]
+
+    def settle(
+        self, outcomes: Sequence[tuple[str, bytes]], items: Sequence[ReviewItem], ttl_s: float
+    ) -> dict[str, bytes]:
+        """Settle each request id with its outcome (``(request_id, outcome JSON)``) once, and
+        store the review items of the ids settled now: both in one script per chunk, so that a
+        worker killed at any point leaves an id settled with its item, or neither. Returns the
+        ids settled before, with the outcome they were settled with: a re-delivered result
+        must repeat it (and its new item, if any, is not stored)."""
+        by_rid: dict[str, list[ReviewItem]] = {}
+        for item in items:
+            by_rid.setdefault(item.request_id, []).append(item)
+        unknown = set(by_rid) - {rid for rid, _ in outcomes}
+        if unknown:
+            raise ValueError(f"review items without an outcome to settle: {sorted(unknown)[:5]}")
+        ttl_ms = max(1, int(ttl_s * 1000))
+        earlier: dict[str, bytes] = {}
+        for at in range(0, len(outcomes), ENQUEUE_BATCH):
+            chunk = outcomes[at : at + ENQUEUE_BATCH]
+            rids = dict.fromkeys(rid for rid, _ in chunk)
+            chunk_items = [item for rid in rids for item in by_rid.get(rid, [])]
+            args: list[Any] = [len(chunk_items)]
+            for item in chunk_items:
+                args += self._enqueue_args(item)
+            args += [ttl_ms, len(chunk)]
+            for rid, outcome in chunk:
+                args += [rid, outcome]
+            reply = self._run("enqueue", args)
+            for (rid, _), first in zip(chunk, reply[len(chunk_items) :], strict=True):
+                if first:
+                    earlier.setdefault(rid, bytes(first))
+        return earlier
 
     def assign(self, request_id: str, reviewer: str | None, *, actor: str = "system") -> None:
         """Assign a pending item to one reviewer (None: back to the open queue)."""

@@ -11,6 +11,10 @@ event loop and opens sockets when it starts, so importing a module must not make
 - Commits every second: bounds what a crash re-delivers.
 - ``earliest``: a new consumer group starts from the beginning of its topics, so nothing
   written before the app first ran is skipped.
+- ``read_committed``: the gateway writes ``llm.results`` in transactions; what a killed
+  gateway left in an aborted one is never read. Faust reads committed only under its own
+  ``exactly_once`` guarantee (which would also make its commits transactional), so the
+  apps' transport sets the isolation level of the consumer it builds.
 - ``memory://`` store: tables are rebuilt from their changelog topics (Kafka is the record).
 - No web server: readiness is a file (``vigil.supervisor.mark_ready``), not an HTTP port.
 
@@ -23,8 +27,35 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_kafka
 
 from vigil.settings import VigilSettings
+
+ISOLATION_LEVEL = "read_committed"
+
+
+class _ReadCommittedThread(faust_kafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka hands this to its fetcher in start(), which has not run yet.
+        consumer._isolation_level = ISOLATION_LEVEL
+        return consumer
+
+
+class _ReadCommittedConsumer(faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
+        return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_kafka.Transport):
+    Consumer = _ReadCommittedConsumer
+
+
+class VigilApp(faust.App):
+    """A Faust app whose agents read only committed records."""
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
 
 
 def new_app(app_id: str, settings: VigilSettings, **overrides: Any) -> faust.App:
@@ -40,7 +71,7 @@ def new_app(app_id: str, settings: VigilSettings, **overrides: Any) -> faust.App
         "broker_commit_interval": 1.0,
     }
     conf.update(overrides)
-    return faust.App(app_id, **conf)
+    return VigilApp(app_id, **conf)
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

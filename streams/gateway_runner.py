@@ -2,11 +2,18 @@
 
 A pipeline, not lock-step batches: records are fetched in batches (``getmany``) while there is
 room, each runs as its own task under the in-flight bound (one shared gRPC client), and its
-result or dead letter is produced as soon as it is ready; a slow generation holds up nothing
-but its own offset. Every task awaits its broker acknowledgement concurrently (no blocking
-``.get()`` per message; the producer batches them). Offsets are committed only up to the
-lowest record not yet finished *and* acknowledged (acks=all, idempotent producer), so a crash
-re-delivers rather than loses; outputs are keyed by ``request_id`` for consumers to dedupe.
+result or dead letter waits, ready, until every record before it in its partition is ready
+too; a slow generation holds up nothing but the outputs behind it.
+
+Exactly once, read-process-write: every ``gateway_commit_interval_s`` the ready outputs of
+each partition's finished prefix and the consumed offsets that cover them are written in one
+Kafka transaction (idempotent, transactional producer ``vigil-gateway-<instance>``;
+``send_offsets_to_transaction``). A gateway killed at any point leaves either the whole
+transaction or none of it: the next one (same transactional id) aborts what was open, the
+requests past the committed offsets are delivered again, and their outputs are produced
+again. Consumers of ``llm.results`` read committed (aborted outputs are never seen), and a
+re-delivered request gets the same samples (``inference.sample_budget``), so each request id
+has one result or one dead letter on Kafka.
 
 Back-pressure: when records pile up (Triton slower than Kafka) or the circuit breaker is open
 (Triton gone), the consumer pauses its partitions and resumes when there is room again, so
@@ -21,6 +28,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +54,23 @@ STATS_FILE = "gateway-stats.json"
 # How long shutdown and a revocation wait for in-flight records (under the supervisor's
 # 15 s stop grace); what is unfinished then is simply re-delivered.
 DRAIN_S = 10.0
+# The broker aborts a transaction left open this long (a gateway that died and was not
+# restarted): read_committed consumers wait at most this for the partitions it wrote.
+TRANSACTION_TIMEOUT_MS = 30_000
+
+
+def transactional_id(settings: VigilSettings) -> str:
+    return f"{GROUP_ID}-{settings.gateway_instance}"
 
 
 def producer_config(settings: VigilSettings) -> dict[str, object]:
-    """Durable producer settings (asserted in tests): acks from every replica, idempotent."""
+    """Durable, transactional producer settings (asserted in tests)."""
     return {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
         "enable_idempotence": True,
+        "transactional_id": transactional_id(settings),
+        "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
         "linger_ms": 5,
         "client_id": "vigil-gateway",
     }
@@ -64,8 +81,10 @@ def consumer_config(settings: VigilSettings) -> dict[str, object]:
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": GROUP_ID,
         "client_id": "vigil-gateway",
-        # Commit by hand, only what is finished and durable.
+        # Offsets are committed in the gateway's transactions, never on their own.
         "enable_auto_commit": False,
+        # A product that publishes transactionally: its aborted requests are not requests.
+        "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
         "max_poll_records": settings.gateway_batch_size,
         "max_poll_interval_ms": 300_000,
@@ -122,6 +141,15 @@ class _Rebalance(ConsumerRebalanceListener):
             mark_ready(self.runner.settings.ready_dir, "gateway")
 
 
+@dataclass
+class _Ready:
+    """A finished record's output, waiting for its transaction."""
+
+    handled: Handled
+    key: bytes | None  # the record's own key, for a request too broken to carry an id
+    raw: bytes  # the request, for the dead letter of a result the broker refuses
+
+
 class GatewayRunner:
     def __init__(
         self,
@@ -136,6 +164,7 @@ class GatewayRunner:
         self.producer = producer
         self.in_flight = asyncio.Semaphore(settings.gateway_max_in_flight)
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
+        self.ready: dict[TopicPartition, dict[int, _Ready]] = {}
         self.flow = FlowControl(settings.gateway_max_pending)
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused_for: str | None = None
@@ -143,10 +172,14 @@ class GatewayRunner:
             "consumed": 0,
             "results": 0,
             "dead_letters": 0,
+            "transactions": 0,
+            "aborted": 0,
             "pauses": 0,
             "max_pending_seen": 0,
         }
         self._fatal: BaseException | None = None
+        # One transaction at a time: the loop's flushes and a revocation's.
+        self._flushing = asyncio.Lock()
         # Set once shutdown has drained (and cancelled) what it could: revocations that
         # follow (consumer.stop) need not wait again.
         self.stopping = False
@@ -159,25 +192,16 @@ class GatewayRunner:
         try:
             async with self.in_flight:
                 handled = await self.gateway.handle(raw)
-            try:
-                await (await self._send(handled, record.key))
-            except KafkaError as exc:
-                if handled.result is None:
-                    raise
-                # A result the broker refuses (e.g. too large) must not wedge the partition:
-                # dead-letter the request instead. If that fails too, the broker is the problem.
-                log.warning("result of %s refused (%s): dead-lettering", handled.key, exc)
-                handled = self.gateway.produce_failed(raw, handled, exc)
-                await (await self._send(handled, record.key))
         except asyncio.CancelledError:
             raise  # unfinished: its offset stays uncommitted and it is re-delivered
         except Exception as exc:
-            # Only producing can get here (handle() never raises): stop before committing.
-            log.exception("could not produce the output of %s@%d", tp, record.offset)
+            # handle() routes every failure to a dead letter; anything else is a bug that
+            # must stop the gateway before it commits past this record.
+            log.exception("could not handle %s@%d", tp, record.offset)
             self._fatal = exc
             return
+        self.ready.setdefault(tp, {})[record.offset] = _Ready(handled, record.key, raw)
         self.tracker.finish(tp, record.offset)
-        self.stats["results" if handled.result is not None else "dead_letters"] += 1
 
     async def _send(self, handled: Handled, record_key: bytes | None) -> asyncio.Future[Any]:
         # A request too broken to carry a request_id keeps the key it was published with.
@@ -187,7 +211,77 @@ class GatewayRunner:
         assert handled.dead_letter is not None
         return await self.producer.send(topics.REQUESTS_DLQ, handled.dead_letter.to_json(), key=key)
 
-    # -- flow control and commits ------------------------------------------------------------
+    async def _send_ready(self, ready: _Ready) -> asyncio.Future[Any]:
+        try:
+            return await self._send(ready.handled, ready.key)
+        except KafkaError as exc:
+            if ready.handled.result is None:
+                raise
+            # A result the producer refuses before sending (e.g. larger than a request may
+            # be) must not wedge the partition: dead-letter the request instead.
+            log.warning("result of %s refused (%s): dead-lettering", ready.handled.key, exc)
+            ready.handled = self.gateway.produce_failed(ready.raw, ready.handled, exc)
+            return await self._send(ready.handled, ready.key)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _covered(self, offsets: dict[TopicPartition, int]) -> list[tuple[TopicPartition, int]]:
+        """The ready outputs below each partition's offset to commit, in offset order."""
+        out = []
+        for tp, upto in offsets.items():
+            ready = self.ready.get(tp, {})
+            out += [(tp, o) for o in sorted(o for o in ready if o < upto)]
+        return out
+
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """One transaction: the outputs of every partition's finished prefix and the offsets
+        past them. A failure aborts it all (the records stay ready, for the next flush)."""
+        async with self._flushing:
+            offsets = self.tracker.committable()
+            if only is not None:
+                offsets = {tp: o for tp, o in offsets.items() if tp in only}
+            if not offsets:
+                return
+            covered = self._covered(offsets)
+            await self.producer.begin_transaction()
+            try:
+                deliveries = [await self._send_ready(self.ready[tp][o]) for tp, o in covered]
+                refused = await self._refused(covered, deliveries)
+                if refused:
+                    raise KafkaError(f"the broker refused {refused} output(s)")
+                await self.producer.send_offsets_to_transaction(offsets, GROUP_ID)
+            except (CommitFailedError, KafkaError) as exc:
+                # Aborted whole: nothing of it is visible; the next flush tries again (with
+                # the refused results dead-lettered). If aborting fails, the producer is
+                # unusable (e.g. fenced by a newer gateway): stop, the records re-deliver.
+                log.warning("transaction aborted (%s); retrying", exc)
+                self.stats["aborted"] += 1
+                await self.producer.abort_transaction()
+                return
+            await self.producer.commit_transaction()
+            self.stats["transactions"] += 1
+            for tp, o in covered:
+                done = self.ready[tp].pop(o)
+                self.stats["results" if done.handled.result is not None else "dead_letters"] += 1
+            self.tracker.committed(offsets)
+
+    async def _refused(
+        self, covered: list[tuple[TopicPartition, int]], deliveries: list[asyncio.Future[Any]]
+    ) -> int:
+        """Waits for every delivery; a result the broker refused becomes a dead letter for
+        the retry (a refused dead letter is the broker's problem: raised)."""
+        settled = await asyncio.gather(*deliveries, return_exceptions=True)
+        refused = 0
+        for (tp, o), outcome in zip(covered, settled, strict=True):
+            if not isinstance(outcome, BaseException):
+                continue
+            ready = self.ready[tp][o]
+            if ready.handled.result is None or not isinstance(outcome, KafkaError):
+                raise outcome
+            log.warning("result of %s refused (%s): dead-lettering", ready.handled.key, outcome)
+            ready.handled = self.gateway.produce_failed(ready.raw, ready.handled, outcome)
+            refused += 1
+        return refused
 
     def _apply_flow(self) -> None:
         breaker_open = self.gateway.breaker.state is BreakerState.OPEN
@@ -210,27 +304,18 @@ class GatewayRunner:
     def pending(self) -> int:
         return self.tracker.pending
 
-    async def commit(self, only: set[TopicPartition] | None = None) -> None:
-        offsets = self.tracker.committable()
-        if only is not None:
-            offsets = {tp: o for tp, o in offsets.items() if tp in only}
-        if not offsets:
-            return
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # A rebalance took the partitions: the new owner re-processes (dedupe by id).
-            log.warning("commit failed (%s); the records will be re-delivered", exc)
-            return
-        self.tracker.committed(offsets)
-
     async def drain(self, tps: set[TopicPartition]) -> None:
         """Before giving partitions up: let their records finish (bounded), commit, forget."""
         deadline = time.monotonic() + (0 if self.stopping else DRAIN_S)
         while self.tracker.pending_in(tps) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await self.commit(only=tps)
+        try:
+            await self.flush(only=tps)
+        except Exception as exc:  # the new owner re-processes what was not committed
+            log.warning("could not commit revoked partitions (%s)", exc)
         self.tracker.forget(tps)
+        for tp in tps:
+            self.ready.pop(tp, None)
 
     def write_stats(self) -> None:
         """A small status file for operators and tests (atomic replace)."""
@@ -275,7 +360,7 @@ class GatewayRunner:
             self.stats["max_pending_seen"] = max(self.stats["max_pending_seen"], self.pending)
             now = loop.time()
             if now >= next_commit:
-                await self.commit()
+                await self.flush()
                 next_commit = now + self.settings.gateway_commit_interval_s
             if now >= next_stats:
                 self.write_stats()
@@ -289,7 +374,7 @@ class GatewayRunner:
             for task in unfinished:
                 task.cancel()
         self.stopping = True
-        await self.commit()
+        await self.flush()
         self.write_stats()
 
 

@@ -10,8 +10,13 @@ start *more* than one past the committed offset), and one result in 20,000 was l
 way before this guard. So the worker checks that each partition's records follow on from
 the committed offset at assignment and from each other; the records of a hole are read
 from Kafka and screened with the batch, before the batch's offsets are acknowledged, and
-the hole is logged. A re-read can only repeat work, never drop it: outcomes are deduped by
-request id downstream and the review queue is idempotent.
+the hole is logged. A re-read can only repeat work, never drop it: the worker settles each
+request id once (``ReviewQueue.settle``), so a re-screened result repeats its first outcome.
+
+Most gaps are not skipped records at all: the gateway writes ``llm.results`` in transactions,
+and each commit marker takes an offset that no consumer is handed (nor an aborted record,
+under read_committed). Telling the two apart needs a read, so the holes of one partition in a
+batch are read in one span, and only holes that held records are logged as skips.
 
 ``OffsetGuard`` is what the worker calls; ``OffsetTracker`` its pure bookkeeping and
 ``HoleReader`` the two Kafka reads it needs (the committed offset, the records of a hole),
@@ -106,6 +111,8 @@ class HoleReader:
                 bootstrap_servers=self._bootstrap,
                 group_id=self._group_id,
                 enable_auto_commit=False,
+                # What the worker's own consumer sees: no aborted gateway outputs.
+                isolation_level="read_committed",
             )
         return self._consumer
 
@@ -120,27 +127,40 @@ class HoleReader:
         return int(offset)
 
     def read(self, hole: Hole) -> list[bytes]:
-        """The values of the hole's records, in offset order (none for offsets that do not
-        exist, such as a transaction's markers)."""
-        tp = TopicPartition(hole.topic, hole.partition)
+        """The values of the hole's records, in offset order (none for offsets that hold no
+        committed record: a transaction's markers, an aborted transaction's records)."""
+        found = self.read_span(hole.topic, hole.partition, hole.start, hole.end)
+        return [found[offset] for offset in sorted(found)]
+
+    def read_span(self, topic: str, partition: int, start: int, end: int) -> dict[int, bytes]:
+        """The committed records from ``start`` up to ``end`` (excluded): offset -> value."""
+        tp = TopicPartition(topic, partition)
         consumer = self._client()
         consumer.assign([tp])
-        consumer.seek(tp, hole.start)
+        consumer.seek(tp, start)
         found: dict[int, bytes] = {}
         deadline = time.monotonic() + _READ_TIMEOUT_S
-        while consumer.position(tp) < hole.end:
+        while consumer.position(tp) < end:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {hole} from Kafka within {_READ_TIMEOUT_S}s")
+                span = Hole(topic, partition, start, end)
+                raise TimeoutError(f"could not read {span} from Kafka within {_READ_TIMEOUT_S}s")
             for records in consumer.poll(timeout_ms=500, max_records=500).values():
                 for record in records:
-                    if hole.start <= record.offset < hole.end and record.value is not None:
+                    if start <= record.offset < end and record.value is not None:
                         found[record.offset] = record.value
-        return [found[offset] for offset in sorted(found)]
+        return found
 
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+def _by_partition(holes: list[Hole]) -> dict[Partition, list[Hole]]:
+    out: dict[Partition, list[Hole]] = {}
+    for hole in holes:
+        out.setdefault((hole.topic, hole.partition), []).append(hole)
+    return out
 
 
 class OffsetGuard:
@@ -182,11 +202,14 @@ class OffsetGuard:
             offsets.append((partition, event.message.offset))
         holes, following = self._tracker.plan(offsets)
         filled: dict[tuple[Partition, int], list[bytes]] = {}
-        for hole in holes:
-            log.warning("the consumer skipped %s; reading them from Kafka", hole)
-            filled[((hole.topic, hole.partition), hole.end)] = await asyncio.to_thread(
-                self._reader.read, hole
-            )
+        for part, in_part in _by_partition(holes).items():
+            start, end = in_part[0].start, in_part[-1].end
+            found = await asyncio.to_thread(self._reader.read_span, *part, start, end)
+            for hole in in_part:
+                records = [found[o] for o in range(hole.start, hole.end) if o in found]
+                if records:
+                    log.warning("the consumer skipped %s; read them from Kafka", hole)
+                filled[(part, hole.end)] = records
         values: list[bytes] = []
         for event, at in zip(events, offsets, strict=True):
             values += filled.get(at, [])

@@ -9,11 +9,16 @@ the routing are ``streams.triage.Screener`` (pure, also run offline by ``vigil e
 
 Batches: ``stream.take_events`` hands over up to ``worker_batch_size`` results, with their
 offsets (records the consumer skipped are read back first: ``streams/offset_guard.py``); the
-checks run on the batch, review items go to Redis in one call, and the batch's outcome and
-dead-letter records are all handed to the producer first and their deliveries awaited
-together once, before the next batch, which is when Faust acks (commits) its offsets. A crash
-before that re-delivers the batch: the queue is idempotent by request id and the verdicts
-are deterministic, so consumers deduping by request id see each result once.
+checks run on the batch, then each result's request id is settled with its outcome and the
+review items stored, in one Redis script per chunk (``ReviewQueue.settle``), and the batch's
+outcome and dead-letter records are all handed to the producer and their deliveries awaited
+together once, before the next batch, which is when Faust acks (commits) its offsets.
+
+One outcome per request id: a crash before that re-delivers the batch, and a re-delivered
+result may be screened differently the second time (the answer history and the random
+review sample are not what they were), so the outcome published for a request id is always
+the one it was first settled with, kept in Redis for ``worker_settled_ttl_s``. A result the
+worker could not settle (Redis gone past ``worker_queue_retry_s``) is dead-lettered.
 
 The answer history of the stability check is a Faust table keyed by prompt key (changelog
 partitioned by that key), bounded per prompt and in the number of prompts (the least
@@ -53,7 +58,7 @@ from streams.checks.stability import (
 from streams.faust_app import new_app, raw_topic
 from streams.offset_guard import OffsetGuard
 from streams.triage import Screener, Triage
-from vigil.contracts import DeadLetter, InferenceResult, ReviewItem, is_shadow
+from vigil.contracts import DeadLetter, InferenceResult, is_shadow
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
@@ -117,35 +122,45 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         )
         return await send(topics.RESULTS_DLQ, rid, letter.to_json())
 
-    async def enqueue(items: list[ReviewItem]) -> dict[str, BaseException]:
-        """Store review items; retries transient Redis errors with backoff. Returns the
-        request ids that could not be stored, with the error."""
-        if not items:
-            return {}
+    async def settle(
+        done: list[tuple[Triage, bytes]],
+    ) -> tuple[dict[str, bytes], dict[str, BaseException]]:
+        """Settle each result's request id with its outcome and store the review items, once
+        (``ReviewQueue.settle``); retries transient Redis errors with backoff. Returns the
+        ids settled before (with their first outcome), and the ids that could not be
+        settled, with the error."""
+        if not done:
+            return {}, {}
+        outcomes = [(t.outcome.request_id, payload) for t, payload in done]
+        items = [t.item for t, _ in done if t.item is not None]
         delay = _RETRY_FIRST_S
         started = time.monotonic()
         while True:
             try:
                 # One thread hop for the whole batch: a hung Redis must not freeze the loop
                 # (Kafka heartbeats run on it).
-                await asyncio.to_thread(queue.enqueue_many, items)
-                return {}
+                earlier = await asyncio.to_thread(
+                    queue.settle, outcomes, items, settings.worker_settled_ttl_s
+                )
+                return earlier, {}
             except transient as exc:
                 waited = time.monotonic() - started
                 if waited >= settings.worker_queue_retry_s:
                     log.error("review queue unavailable for %.0fs: giving up on a batch", waited)
-                    return {i.request_id: exc for i in items}
+                    return {}, {rid: exc for rid, _ in outcomes}
                 log.warning("review queue unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(_RETRY_CAP_S, delay * 2)
             except Exception as exc:
-                if len(items) == 1:
-                    return {items[0].request_id: exc}
-                # Find the item(s) it fails on; the others go in.
-                failed: dict[str, BaseException] = {}
-                for item in items:
-                    failed.update(await enqueue([item]))
-                return failed
+                if len(done) == 1:
+                    return {}, {outcomes[0][0]: exc}
+                # Find the result(s) it fails on; the others are settled.
+                earlier, failed = {}, {}
+                for one in done:
+                    e, f = await settle([one])
+                    earlier.update(e)
+                    failed.update(f)
+                return earlier, failed
 
     # The least recently answered prompts are forgotten past MAX_PROMPTS.
     recent = RecentPrompts(MAX_PROMPTS)
@@ -180,29 +195,38 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         # Each prompt's history as stored before this batch, decoded once.
         stored = {k: decode_history(history.get(k.encode())) for k in dict.fromkeys(keys)}
         outcomes = checks.screen_batch(results, [stored[k] for k in keys], keys)
-        items = [o.item for o in outcomes if isinstance(o, Triage) and o.item is not None]
-        not_stored = await enqueue(items)
         letters: list[tuple[bytes, str, str, str]] = []
-        done: list[Triage] = []
+        screened: list[tuple[bytes, Triage, bytes]] = []
         for (value, result), out in zip(parsed, outcomes, strict=True):
-            rid = result.request_id
             if isinstance(out, CheckFailed):
-                log.warning("result %s dead-lettered: %s", rid, out)
-                letters.append((value, rid, "check_failed", f"{out}: {_error_text(out.error)}"))
-            elif rid in not_stored:
-                failure = not_stored[rid]
+                log.warning("result %s dead-lettered: %s", result.request_id, out)
+                text = f"{out}: {_error_text(out.error)}"
+                letters.append((value, result.request_id, "check_failed", text))
+            else:
+                screened.append((value, out, out.outcome.to_json()))
+        earlier, not_settled = await settle([(t, payload) for _, t, payload in screened])
+        done: list[Triage] = []
+        publish: list[tuple[str, bytes]] = []
+        for value, t, payload in screened:
+            rid = t.outcome.request_id
+            if rid in not_settled:
+                failure = not_settled[rid]
                 reason = "queue_unavailable" if isinstance(failure, transient) else "queue_failed"
                 letters.append((value, rid, reason, _error_text(failure)))
+            elif rid in earlier:
+                # Settled before (a re-delivery, or the same id twice): its first outcome
+                # again, never a second, different one.
+                publish.append((rid, earlier[rid]))
             else:
-                done.append(out)
+                done.append(t)
+                publish.append((rid, payload))
         # The answers are recorded before the outcomes go out, so that a re-delivered result
         # finds its own answer and is compared with what it was compared with the first time.
         remember(done, stored)
         for value, rid, reason, text in letters:
             deliveries.append(await dead_letter(value, rid, reason, text))
-        for t in done:
-            outcome = t.outcome
-            deliveries.append(await send(topics.SCREENED, outcome.request_id, outcome.to_json()))
+        for rid, payload in publish:
+            deliveries.append(await send(topics.SCREENED, rid, payload))
         # Every record of the batch is acknowledged before ``take`` acks the batch's offsets.
         await asyncio.gather(*deliveries)
 
@@ -226,8 +250,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                 except Exception:
                     # Only Kafka can fail here (the sends, reading a hole; everything else is
                     # routed per result). Leaving the loop would let ``take_events`` ack the
-                    # batch, so the batch is retried: outcomes sent twice are deduped by
-                    # request id downstream.
+                    # batch, so the batch is retried: outcomes sent twice are the same
+                    # outcome (settled once per request id).
                     log.exception("screening batch failed; retrying in %.1fs", delay)
                     await asyncio.sleep(delay)
                     delay = min(_RETRY_CAP_S, delay * 2)

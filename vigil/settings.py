@@ -78,7 +78,12 @@ class VigilSettings(BaseSettings):
     triton_timeout_s: float = Field(default=30.0, gt=0)
     # Consumed records not yet finished (in flight or waiting); above it consumption pauses.
     gateway_max_pending: int = Field(default=256, ge=1)
-    gateway_commit_interval_s: float = Field(default=1.0, gt=0)
+    # How often the gateway commits a Kafka transaction (its results, dead letters and the
+    # consumed offsets, atomically); results become visible to read_committed consumers then.
+    gateway_commit_interval_s: float = Field(default=0.1, gt=0)
+    # Names this gateway's transactional producer (``vigil-gateway-<instance>``): stable across
+    # restarts so a restarted gateway fences its predecessor; distinct per running replica.
+    gateway_instance: str = Field(default="0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # Retries, for transport errors only (jittered exponential backoff), per generation.
     gateway_retry_attempts: int = Field(default=5, ge=1)
     gateway_retry_base_s: float = Field(default=0.2, ge=0)
@@ -89,8 +94,9 @@ class VigilSettings(BaseSettings):
     gateway_breaker_failures: int = Field(default=5, ge=1)
     gateway_breaker_open_s: float = Field(default=1.0, gt=0)
     gateway_breaker_max_open_s: float = Field(default=15.0, gt=0)
-    # Self-consistency budget: extra generations per second, and the share of requests
-    # that may get any; over budget a request gets fewer samples (recorded in the result).
+    # Self-consistency budget: the share of requests that may get extra samples (decided
+    # from the request id, so a re-delivery gets the same k), and extra generations per
+    # second (over it extras wait; 0: no extras at all).
     gateway_extra_samples_per_s: float = Field(default=50.0, ge=0)
     gateway_sample_share: float = Field(default=1.0, ge=0, le=1)
     gateway_sample_rules: list[SampleRule] = Field(default_factory=list)
@@ -112,6 +118,12 @@ class VigilSettings(BaseSettings):
     review_fallback_answer: str = "This answer is still being checked. Please try again soon."
     review_rules_file: str = ""
     review_tick_s: float = Field(default=0.25, gt=0)
+    # The outbox relay reads as this consumer of the outbox's group. The same name after a
+    # restart, whatever the host, is what makes a relay find the batch it read but had not
+    # acked. Entries another consumer name has held unacked this long are claimed and
+    # published; it must exceed the time a live relay holds a batch (streams/outbox_relay.py).
+    relay_consumer: str = Field(default="relay", min_length=1)
+    relay_claim_idle_s: float = Field(default=60.0, gt=0)
 
     # Check engine (streams/checks/): its config file (empty: the built-in defaults, see
     # streams/checks/default_checks.toml) and the novelty check's reference prompts.
@@ -124,6 +136,9 @@ class VigilSettings(BaseSettings):
     worker_batch_window_s: float = Field(default=0.05, gt=0)
     worker_session_timeout_s: float = Field(default=10.0, gt=0)
     worker_queue_retry_s: float = Field(default=300.0, ge=0)
+    # How long the worker remembers the outcome each request id was settled with (Redis,
+    # ~1 KB per result): a result delivered again within it gets that same outcome.
+    worker_settled_ttl_s: float = Field(default=24 * 3600.0, gt=0)
 
     # Drift and bias monitor (`vigil monitor`, streams/monitoring/). A window closes after
     # ``monitor_window_size`` results or ``monitor_window_s`` seconds, whichever comes first

@@ -21,6 +21,31 @@ MakeItem = Callable[..., ReviewItem]
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
+def test_settle_keeps_the_first_outcome_of_each_request_id(
+    review_queue: ReviewQueue, make_item: MakeItem
+) -> None:
+    queued, clean = b'{"verdict":"queued"}', b'{"verdict":"clean"}'
+    # First delivery: req-a queued with its item, req-b clean.
+    earlier = review_queue.settle([("req-a", queued), ("req-b", clean)], [make_item("req-a")], 60)
+    assert earlier == {} and review_queue.count_pending() == 1
+    # A re-delivery screened otherwise: each id gets its first outcome back, and the item
+    # of the new verdict (req-b now flagged) is not stored.
+    again = review_queue.settle([("req-a", clean), ("req-b", queued)], [make_item("req-b")], 60)
+    assert again == {"req-a": queued, "req-b": clean}
+    assert review_queue.get("req-b") is None and review_queue.count_pending() == 1
+    # The same id twice in one call: settled by the first, its item stored once.
+    twice = review_queue.settle(
+        [("req-c", queued), ("req-c", clean)], [make_item("req-c"), make_item("req-c")], 60
+    )
+    assert twice == {"req-c": queued} and review_queue.get("req-c") is not None
+    assert review_queue.count_pending() == 2
+    # Kept for the TTL only.
+    ttl_ms = review_queue.client.pttl(review_queue.keys.settled("req-a"))
+    assert 0 < int(ttl_ms) <= 60_000
+    with pytest.raises(ValueError, match="without an outcome"):
+        review_queue.settle([("req-d", clean)], [make_item("req-e")], 60)
+
+
 def test_enqueue_is_idempotent_by_request_id(
     review_queue: ReviewQueue, make_item: MakeItem
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faust.types.enums import ProcessingGuarantee
 from faust.types.tuples import Message
 
@@ -64,3 +66,13 @@ def test_raw_topic_hands_bad_input_to_our_code_unchanged() -> None:
     assert topic.schema.loads_key(app, message) == b"\xfekey"
     assert topic.schema.loads_value(app, message) == bad
     assert topic.prepare_value(bad, None) == (bad, None)
+
+
+async def test_the_apps_consumer_reads_only_committed_records() -> None:
+    # The gateway writes llm.results in transactions: an aborted one must never be screened.
+    app = new_app("vigil-test", SETTINGS)
+    consumer = app.consumer._thread._create_consumer(loop=asyncio.get_running_loop())
+    try:
+        assert consumer._isolation_level == "read_committed"
+    finally:
+        await consumer.stop()

@@ -60,7 +60,10 @@ async def test_the_gateway_producer_is_durable_and_commits_are_manual() -> None:
     settings = load_settings()
     config = producer_config(settings)
     assert config["acks"] == "all" and config["enable_idempotence"] is True
+    # Outputs and consumed offsets commit in one transaction, under a stable id.
+    assert config["transactional_id"] == "vigil-gateway-0"
     assert consumer_config(settings)["enable_auto_commit"] is False
+    assert consumer_config(settings)["isolation_level"] == "read_committed"
     # The settings really reach the client (no network until start()).
     producer = AIOKafkaProducer(**config)
     try:

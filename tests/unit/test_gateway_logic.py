@@ -227,22 +227,21 @@ async def test_many_waiting_requests_send_one_trial_call_not_a_stampede() -> Non
     assert all(h.result is not None for h in results)
 
 
-async def test_over_budget_requests_get_fewer_samples_and_say_so() -> None:
-    clock = [0.0]
-    budget = SampleBudget(per_s=2.0, share=1.0, clock=lambda: clock[0])
-    g = gw(Scripted(), budget=budget)
-    first = await g.handle(InferenceRequest(prompt="q", samples=3).to_json())
-    assert first.result is not None and len(first.result.samples) == 2
-    assert first.result.samples_degraded is None
+async def test_over_the_rate_extras_wait_and_the_share_cuts_by_request_id() -> None:
+    g = gw(Scripted(), budget=SampleBudget(per_s=7.0, share=1.0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # 7 extras/s, bucket of one second: the second request's 2 extras wait ~2/7 s.
+    first = await g.handle(InferenceRequest(prompt="q", samples=8).to_json())
     second = await g.handle(InferenceRequest(prompt="q", samples=3).to_json())
-    assert second.result is not None and second.result.samples == []
-    assert (second.result.samples_requested, second.result.samples_degraded) == (
-        3,
-        "sample_budget",
-    )
-    clock[0] += 0.5  # one extra sample's worth of budget
-    third = await g.handle(InferenceRequest(prompt="q", samples=3).to_json())
-    assert third.result is not None and len(third.result.samples) == 1
+    assert loop.time() - started >= 0.25
+    for handled, k in ((first, 8), (second, 3)):
+        assert handled.result is not None and len(handled.result.samples) == k - 1
+        assert handled.result.samples_degraded is None
+    none = gw(Scripted(), budget=SampleBudget(per_s=7.0, share=0.0))
+    cut = await none.handle(InferenceRequest(prompt="q", samples=3).to_json())
+    assert cut.result is not None and cut.result.samples == []
+    assert (cut.result.samples_requested, cut.result.samples_degraded) == (3, "sample_budget")
 
 
 async def test_a_failed_extra_sample_degrades_the_result_not_the_request() -> None:
