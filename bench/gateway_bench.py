@@ -210,7 +210,10 @@ def requests_for(questions: list[str], model: str, tag: str) -> list[tuple[str, 
 
 async def _results_consumer(settings: VigilSettings) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        # Results are visible once the gateway's transaction commits.
+        isolation_level="read_committed",
     )
     await consumer.start()
     tps = [TopicPartition(topics.RESULTS, p) for p in range(settings.topic_partitions)]

@@ -18,6 +18,8 @@ def tail_topic(
         group_id=None,  # a reader, not a member: never moves anyone's offsets
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
+        # What consumers see: not the records of aborted gateway transactions.
+        isolation_level="read_committed",
     )
     seen = 0
     try:

@@ -59,6 +59,8 @@ def consume_until(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
+        # What Vigil's own consumers see: the gateway writes in transactions.
+        isolation_level="read_committed",
     )
     deadline = time.monotonic() + timeout_s
     try:

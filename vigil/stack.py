@@ -20,10 +20,11 @@ VIGIL = [sys.executable, "-m", "vigil.cli"]
 SERVICE_ENV = {"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _service(sup: Supervisor, settings: VigilSettings, name: str, command: str) -> ProcessSpec:
+def service_process(sup: Supervisor, settings: VigilSettings, name: str) -> ProcessSpec:
+    """The spec of one Vigil service (`vigil <name>`), ready once it marks itself ready."""
     return ProcessSpec(
         name=name,
-        argv=[*VIGIL, command],
+        argv=[*VIGIL, name],
         env={**SERVICE_ENV, **settings.as_env()},
         ready=marker_ready(settings.ready_dir, name, lambda: sup.pid(name)),
         ready_timeout_s=90.0,
@@ -62,10 +63,10 @@ def start_stack(
     echo(f"  topics    {'created ' + ', '.join(created) if created else 'all present'}")
     if settings.embedded_triton:
         sup.start(triton_process(settings, VIGIL))
-    sup.start(_service(sup, settings, "gateway", "gateway"))
-    sup.start(_service(sup, settings, "worker", "worker"))
-    sup.start(_service(sup, settings, "relay", "relay"))
-    sup.start(_service(sup, settings, "monitor", "monitor"))
+    sup.start(service_process(sup, settings, "gateway"))
+    sup.start(service_process(sup, settings, "worker"))
+    sup.start(service_process(sup, settings, "relay"))
+    sup.start(service_process(sup, settings, "monitor"))
     if console:
         sup.start(console_process(settings))
 

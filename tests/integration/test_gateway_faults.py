@@ -106,6 +106,7 @@ def outcomes(settings: VigilSettings, ids: set[str], timeout_s: float) -> dict[s
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
+        isolation_level="read_committed",
     )
     deadline = time.monotonic() + timeout_s
     try:

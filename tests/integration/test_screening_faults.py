@@ -365,3 +365,41 @@ def test_the_guard_puts_skipped_records_back_in_their_place(
         guard.close()
 
     asyncio.run(scenario())
+
+
+def test_transaction_markers_and_aborted_records_are_gaps_with_nothing_to_read(
+    infra: tuple[Supervisor, VigilSettings],
+) -> None:
+    """The gateway writes llm.results in transactions: each commit marker takes an offset
+    that no consumer is handed, and an aborted transaction's records are not read (read
+    committed). The guard reads such a gap once and finds nothing to screen."""
+    _, settings = infra
+    topic, group = "offset-guard-txn", "offset-guard-txn-group"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, transactional_id="offset-guard-txn"
+    )
+    producer.init_transactions()
+    for value, commit in ((b"t0", True), (b"aborted", False), (b"t4", True)):
+        producer.begin_transaction()
+        producer.send(topic, value).get(timeout=30)
+        if commit:
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
+    producer.close()
+    # t0 at 0, its marker at 1, the aborted record at 2 and its marker at 3, t4 at 4.
+    tp = TopicPartition(topic, 0)
+
+    async def scenario() -> None:
+        guard = OffsetGuard(settings.kafka_bootstrap, group, topic)
+        await guard.on_assigned([tp])
+        events = [_Event(_Message(tp, 0), b"t0"), _Event(_Message(tp, 4), b"t4")]
+        values, following = await guard.values_of(events)
+        assert values == [b"t0", b"t4"]
+        assert following == {(topic, 0): 5}
+        guard.close()
+
+    asyncio.run(scenario())
