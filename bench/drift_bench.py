@@ -44,16 +44,20 @@ from streams.monitoring.alerts import Hysteresis
 from streams.monitoring.features import extract_features
 from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.reference import build_reference, compared_columns
+from streams.monitoring.verdicts import Verdicts
+from streams.triage import Screener
 from vigil.settings import VARIANTS, load_settings
 
 HEALTHY, WEAK = "175b_verification", "6b_finetuning"
 
 
 class Rows:
-    """Feature rows of recorded traffic; features cached per (question, variant, samples)."""
+    """Feature rows of recorded traffic; features cached per (question, variant, samples), so
+    each is judged alone (a cached row has no answer history: no stability signal)."""
 
-    def __init__(self, traffic: RecordedTraffic, seed: int) -> None:
+    def __init__(self, traffic: RecordedTraffic, verdicts: Verdicts, seed: int) -> None:
         self.traffic = traffic
+        self.verdicts = verdicts
         self.rng = random.Random(seed)
         self.cache: dict[tuple[str, str, int], dict[str, Any]] = {}
 
@@ -61,9 +65,10 @@ class Rows:
         q = self.rng.choice(self.traffic.questions)
         key = (q, variant, samples)
         if key not in self.cache:
-            self.cache[key] = extract_features(
-                self.traffic.result(variant, samples=samples, question=q)
-            )
+            result = self.traffic.result(variant, samples=samples, question=q)
+            outcome = self.verdicts.judge_alone(result)
+            assert outcome is not None, "a check raised on recorded traffic"
+            self.cache[key] = extract_features(result, outcome)
         row = dict(self.cache[key])
         row["latency_ms"] = self.rng.lognormvariate(0, 0.3) * 20.0
         return row
@@ -162,11 +167,12 @@ def throughput(rows: Rows, traffic: RecordedTraffic, sizes: list[int]) -> None:
     ref_rows = rows.window(HEALTHY, n_ref)
     results = [traffic.result(HEALTHY, samples=2) for _ in range(500)]
     t0 = time.perf_counter()
-    for r in results:
-        extract_features(r)
+    for i in range(0, len(results), 256):  # the worker's default batch, as the monitor takes it
+        for j in rows.verdicts.judge(results[i : i + 256]):
+            extract_features(j.result, j.outcome)
     per_result = (time.perf_counter() - t0) / len(results)
     print(
-        f"   feature extraction (checks incl. self-consistency on 2 samples): "
+        f"   features (the worker's checks, batched; self-consistency on 2 samples): "
         f"{per_result * 1000:.2f} ms/result = {1 / per_result:,.0f} results/s on one core"
     )
     print(f"{'window rows':>12} {'period s':>9} {'compute s':>10} {'ratio':>6}")
@@ -258,7 +264,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     traffic = RecordedTraffic(settings.gsm8k_path, seed=1)
-    rows = Rows(traffic, seed=2)
+    screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
+    rows = Rows(traffic, Verdicts(screener), seed=2)
     assert HEALTHY in VARIANTS and WEAK in VARIANTS
     print(f"drift_bench: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     if args.quick:

@@ -105,12 +105,20 @@ class OutboxMixin(QueueBase):
     def outbox_claim(
         self, consumer: str, min_idle_ms: int = 60_000, count: int = 100
     ) -> list[OutboxEntry]:
-        """Take over entries another relay read but never acked (it died under another name)."""
+        """Take over, oldest first, entries any consumer read and left unacked for
+        ``min_idle_ms`` (its relay died, maybe under another name); ``consumer`` then holds
+        them. Entries deleted meanwhile are dropped from the pending list by Redis."""
         self._ensure_group()
         reply = self.client.xautoclaim(
             self.keys.outbox, RELAY_GROUP, consumer, min_idle_ms, start_id="0-0", count=count
         )
         return self._entries([[self.keys.outbox, reply[1]]])
+
+    def outbox_held_elsewhere(self, consumer: str) -> int:
+        """Entries read but not acked by consumers other than ``consumer``."""
+        self._ensure_group()
+        summary = self.client.xpending(self.keys.outbox, RELAY_GROUP)
+        return sum(int(c["pending"]) for c in summary["consumers"] if text(c["name"]) != consumer)
 
     def outbox_ack(self, entry_ids: list[str]) -> None:
         """Forget entries Kafka has acknowledged: XACK then XDEL, in one MULTI."""

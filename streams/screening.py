@@ -50,6 +50,7 @@ from streams import topics
 from streams.checks.base import AnswerRecord, prompt_key
 from streams.checks.exceptions import CheckFailed
 from streams.checks.stability import (
+    MAX_PROMPTS,
     RecentPrompts,
     append_history,
     decode_history,
@@ -67,8 +68,6 @@ log = logging.getLogger("vigil.screening")
 
 APP_ID = "vigil-screening"
 HISTORY_TABLE = "answer-history"
-# Prompts whose history is kept; past it the least recently answered are forgotten.
-MAX_PROMPTS = 100_000
 SWEEP_INTERVAL_S = 60.0
 _RETRY_FIRST_S = 0.1
 _RETRY_CAP_S = 5.0

@@ -6,54 +6,32 @@ Pure logic, so it is unit-tested without Kafka and replayed offline over GSM8K b
 
 For a batch of results the ``Screener`` parses each output once, runs every check (batched
 where a check can do better per batch), combines the scores into the risk score, routes by
-the config's rules and builds the outcome, the review item (with the text redacted for roles
-that may not see personal data) and the answer to remember for the stability check. A check
-that raises fails only the results it raised on (``CheckFailed``, naming the check).
+the config's rules and builds the outcome, the review item (``streams/review_items.py``: the
+text masked for roles that may not see personal data) and the answer to remember for the
+stability check. A check that raises fails only the results it raised on (``CheckFailed``,
+naming the check).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
-from streams.checks.config import ChecksConfig, RiskSection, load_config
+from streams.checks.config import ChecksConfig, load_config
 from streams.checks.exceptions import CheckFailed
 from streams.checks.pii import PiiCheck
 from streams.checks.registry import BuiltChecks, build_checks
-from streams.checks.risk import risk_score as combine_risk
+from streams.checks.risk import risk_score
 from streams.checks.routing import Route, route_result
 from streams.checks.stability import DEFAULT_MAX_HISTORY, answer_label
+from streams.review_items import review_item
 from vigil.contracts import CheckResult, InferenceResult, ReviewItem, ScreeningOutcome
 
-__all__ = ["Screener", "Triage", "risk_score", "run_checks"]
-
-
-@functools.cache
-def _default_config() -> ChecksConfig:
-    return load_config(None)
-
-
-def run_checks(result: InferenceResult) -> list[CheckResult]:
-    """The cheap stateless checks (step verification, self-consistency) on one result.
-
-    For per-result features (``streams.monitoring``) where building the PII recognizers or
-    the novelty index would cost seconds; the worker runs the configured set (``Screener``).
-    """
-    from streams.checks.self_consistency import check_self_consistency
-    from streams.checks.steps import check_parsed
-
-    item = CheckInput.of(result)
-    return [check_parsed(item.parsed), check_self_consistency(item.parsed, item.samples)]
-
-
-def risk_score(checks: Sequence[CheckResult], risk: RiskSection | None = None) -> float:
-    """The risk score of ``checks`` with the given (default: the built-in) weights."""
-    return combine_risk(checks, risk if risk is not None else _default_config().risk)
+__all__ = ["Screener", "Triage"]
 
 
 def _add(timings: dict[str, float], stage: str, started: float) -> None:
@@ -104,7 +82,7 @@ class Screener:
     def __init__(self, checks: Sequence[Check], config: ChecksConfig) -> None:
         self.checks = tuple(checks)
         self.config = config
-        # Redaction reuses the PII check's findings; without that check nothing is redacted.
+        # The review items' masked text reuses this check's findings when it is enabled.
         self.pii: PiiCheck | None = next((c for c in self.checks if isinstance(c, PiiCheck)), None)
         stability = config.check_options("answer_stability").get("max_history")
         self.max_history = int(stability) if stability else DEFAULT_MAX_HISTORY
@@ -202,7 +180,7 @@ class Screener:
 
     def _triage(self, item: CheckInput, checks: list[CheckResult]) -> Triage:
         result = item.result
-        risk = combine_risk(checks, self.config.risk)
+        risk = risk_score(checks, self.config.risk)
         route = route_result(result, checks, risk, self.config)
         outcome = ScreeningOutcome(
             request_id=result.request_id,
@@ -222,35 +200,16 @@ class Screener:
         self, item: CheckInput, checks: list[CheckResult], priority: float, route: Route
     ) -> ReviewItem:
         result = item.result
-        redacted_prompt = redacted_output = None
-        if self.pii is not None:
-            report = self.pii.report(item)
-            # None where there was nothing to mask: the text itself is safe to show.
-            redacted_prompt = report.redacted_prompt
-            redacted_output = report.redacted_output
-        flagged_steps = [
-            c.first_faulty_step for c in checks if c.flagged and c.first_faulty_step is not None
-        ]
-        return ReviewItem(
-            request_id=result.request_id,
-            prompt=result.prompt,
-            output=result.output,
-            steps=[s.text for s in item.parsed.steps],
-            final_answer=item.parsed.final_answer,
-            model_name=result.model_name,
-            model_version=result.model_version,
-            risk_score=round(min(1.0, priority), 6),
-            checks=checks,
-            first_faulty_step=min(flagged_steps) if flagged_steps else None,
-            product=result.product,
-            tenant=result.tenant,
-            metadata=result.metadata,
-            hold_for_review=result.hold_for_review,
-            samples=result.samples,
-            redacted_prompt=redacted_prompt,
-            redacted_output=redacted_output,
+        return review_item(
+            result,
+            checks,
+            risk_score=priority,
             route=route.name,
             tags=route.tags,
+            parsed=item.parsed,
+            # The check's findings where it ran: the worker never scans a text twice.
+            pii=self.pii.report(item) if self.pii is not None else None,
+            hold_for_review=result.hold_for_review,
             sla_deadline=route.sla_deadline,
             reviews_required=route.reviews_required,
         )

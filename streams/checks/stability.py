@@ -120,6 +120,11 @@ def decode_history(raw: bytes | None) -> tuple[AnswerRecord, ...]:
         return ()
 
 
+# Prompts whose answer history is kept (by the worker's table and the monitor's copy); past
+# it the least recently answered are forgotten first.
+MAX_PROMPTS = 100_000
+
+
 class RecentPrompts:
     """Prompt keys in the order they were last answered, at most ``limit`` of them: what
     bounds the answer-history table. ``touch`` returns the keys it pushes out (the least

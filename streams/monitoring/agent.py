@@ -1,15 +1,17 @@
 """``vigil monitor``: the Faust app of the drift and bias monitor, a process of its own.
 
 Agents (each concurrency 1: Faust can commit past an unfinished message otherwise, stack
-notes #606): product results from ``llm.results`` (features, windows, probes), dead letters
-from ``llm.requests.dlq`` (failed probes) and reviewers' decisions from ``review.decisions``
-(overturn rates per segment); a one-second timer closes time windows, expires probes and
-renders HTML reports the console asked for. Its consumer group is its app id, so it reads
-the same topics as the screening worker without taking anything from it.
+notes #606): product results from ``llm.results`` in batches, as the screening worker takes
+them (its checks, features, windows, probes), dead letters from ``llm.requests.dlq`` (failed
+probes) and reviewers' decisions from ``review.decisions`` (overturn rates per segment); a
+one-second timer closes time windows, expires probes and renders HTML reports the console
+asked for. Its consumer group is its app id, so it reads the same topics as the screening
+worker without taking anything from it.
 
-At-least-once: a re-delivered result is dropped by request id; a crash loses the open
-window's rows (a partial window of statistics; every request still ends in its known state
-through screening).
+At-least-once: a re-delivered result is dropped by request id; records Faust skipped are read
+back from Kafka before a batch is acknowledged (``streams/offset_guard.py``, as in the
+worker), so a window misses none. A crash loses the open window's rows (a partial window of
+statistics; every request still ends in its known state through screening).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.faust_app import new_app, raw_topic
 from streams.monitoring.monitor import Monitor, MonitorConfig
+from streams.offset_guard import OffsetGuard
+from streams.triage import Screener
 from vigil.contracts import Alert, DeadLetter, InferenceRequest, InferenceResult, ReviewDecision
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
@@ -34,6 +38,8 @@ from vigil.supervisor import mark_ready
 log = logging.getLogger("vigil.monitor")
 
 TICK_S = 1.0
+_RETRY_FIRST_S = 0.1
+_RETRY_CAP_S = 5.0
 
 
 def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> faust.App:
@@ -63,7 +69,15 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
     if rebuild_reference:
         store.drop_reference()
     queue = ReviewQueue.from_url(settings.redis_url, policy=ReviewPolicy.from_settings(settings))
-    monitor = Monitor(MonitorConfig.from_settings(settings), store, queue, KafkaPublisher())
+    # The worker's checks, options and weights (VIGIL_CHECKS_CONFIG), built as the worker builds
+    # them: the monitor's flags and risk are the queue's (verdicts.py).
+    screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
+    monitor = Monitor(
+        MonitorConfig.from_settings(settings), store, queue, KafkaPublisher(), screener
+    )
+    guard = OffsetGuard(
+        settings.kafka_bootstrap, settings.monitor_app_id, settings.monitor_source_topic
+    )
     started = asyncio.Event()
     partitions = asyncio.Event()
 
@@ -77,21 +91,39 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         started.set()
         maybe_ready()
 
+    async def values_of(events: Any) -> tuple[list[bytes], dict[tuple[str, int], int]]:
+        """The batch's values with the records Faust skipped; retried while Kafka fails:
+        returning would let ``take_events`` acknowledge records never read."""
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                return await guard.values_of(events)
+            except Exception:
+                log.exception("reading skipped records failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(_RETRY_CAP_S, delay * 2)
+
     @app.agent(source, concurrency=1)
     async def watch(stream: Any) -> None:
-        async for value in stream:
+        # The worker's batch knobs: batched, its checks cost less than half as much per result.
+        async for events in stream.take_events(
+            settings.worker_batch_size, within=settings.worker_batch_window_s
+        ):
             await started.wait()
+            values, following = await values_of(events)
+            results = []
+            for value in values:
+                try:
+                    results.append(InferenceResult.from_json(value))
+                except ContractError:
+                    # Screening dead-letters it (reason invalid_schema); here it is only counted.
+                    monitor.stats["invalid"] += 1
             try:
-                result = InferenceResult.from_json(value)
-            except ContractError:
-                # Screening dead-letters it (reason invalid_schema); here it is only counted.
-                monitor.stats["invalid"] += 1
-                continue
-            try:
-                await monitor.on_result(result)
+                await monitor.on_results(results)
             except Exception:  # one bad window must not stop the monitor
-                log.exception("monitoring failed on %s", result.request_id)
+                log.exception("monitoring failed on a batch of %d results", len(results))
                 monitor.stats["errors"] += 1
+            guard.done(following)
 
     @app.agent(dead_letters, concurrency=1)
     async def probe_failures(stream: Any) -> None:
@@ -120,6 +152,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             log.exception("monitor tick failed")
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        await guard.on_assigned(assigned or ())
         if assigned:
             partitions.set()
             maybe_ready()

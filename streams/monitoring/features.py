@@ -4,10 +4,10 @@ One :class:`InferenceResult` in, one flat row out (a dict, so a window is a list
 becomes a DataFrame in one call). Pure: no I/O, so the same code builds the live windows, the
 stored reference and the benchmark's synthetic windows.
 
-The check columns come from :func:`streams.triage.run_checks` (the screening worker's own
-pure checks): ``check_<name>`` holds each check's score, ``flagged`` whether any check fired,
-``risk_score`` their noisy-OR. Checks added later simply add columns; the reference decides
-which columns a window is compared on.
+The check columns come from the screening worker's verdict on the result (its configured
+checks and weights, ``verdicts.py``): ``check_<name>`` holds each check's score, ``flagged``
+whether any check fired, ``risk_score`` the outcome's risk. Checks added later simply add
+columns; the reference decides which columns a window is compared on.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.checks.solution import normalise_answer, parse_solution
-from streams.triage import risk_score, run_checks
-from vigil.contracts import CheckResult, InferenceResult
+from vigil.contracts import InferenceResult, ScreeningOutcome
 
 # Columns by Evidently type (check_* columns are numerical too and found by prefix).
 NUMERICAL = (
@@ -81,17 +80,13 @@ def self_consistency(output: str, samples: Sequence[str]) -> float:
 
 
 def extract_features(
-    result: InferenceResult,
-    checks: Sequence[CheckResult] | None = None,
-    *,
-    correct: bool | None = None,
+    result: InferenceResult, outcome: ScreeningOutcome, *, correct: bool | None = None
 ) -> dict[str, Any]:
-    """The monitoring row of one result; ``checks`` default to the screening checks' run.
+    """The monitoring row of one result, with the worker's ``outcome`` on it.
 
     ``correct`` is ground truth where it is known (recorded data, a reviewer's decision);
     live traffic leaves it None.
     """
-    found = list(run_checks(result) if checks is None else checks)
     parsed = parse_solution(result.output)
     annotations = sum(len(s.annotations) for s in parsed.steps)
     row: dict[str, Any] = {
@@ -106,8 +101,8 @@ def extract_features(
         # A missing answer is an ``answer_format`` ("missing"), not a 0/1 column: a rare
         # binary event makes the normed Wasserstein distance explode (reference std ~0).
         "answer_log_magnitude": log_magnitude(parsed.final_value),
-        "flagged": 1.0 if any(c.flagged for c in found) else 0.0,
-        "risk_score": risk_score(found),
+        "flagged": 1.0 if any(c.flagged for c in outcome.checks) else 0.0,
+        "risk_score": outcome.risk_score,
         "self_consistency": self_consistency(result.output, result.samples),
         "latency_ms": float(result.latency_ms),
         # Reported by the model when it can; a whitespace-token estimate otherwise.
@@ -119,7 +114,7 @@ def extract_features(
         "prompt": result.prompt,
         "output": result.output,
     }
-    for c in found:
+    for c in outcome.checks:
         row[f"{CHECK_PREFIX}{c.check}"] = float(c.score)
     return row
 

@@ -1,11 +1,13 @@
 """The monitor's logic, transport-free: results in; windows, alerts, probes and review items out.
 
 ``agent.py`` feeds it from Kafka (Faust) and gives it a :class:`Publisher` that produces to
-Kafka; tests and the benchmark can drive it directly. Per product result: features into the
-open window (or into the baseline until the reference exists), and maybe counterfactual
-probes out. Per closed window: drift against the reference (Evidently, in a worker thread),
-per-segment disparity, hysteresis, and for each transition an alert on ``monitor.alerts``,
-to the webhooks and in Redis, with sampled items routed to the review queue.
+Kafka; tests and the benchmark can drive it directly. Per batch of product results: the
+screening worker's verdicts (``verdicts.py``: its configured checks and weights), then per
+result features into the open window (or into the baseline until the reference exists), and
+maybe counterfactual probes out. Per closed window: drift against the reference (Evidently,
+in a worker thread), per-segment disparity, hysteresis, and for each transition an alert on
+``monitor.alerts``, to the webhooks and in Redis, with sampled items routed to the review
+queue.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
-from streams.checks.solution import parse_solution
+from streams import review_items
 from streams.monitoring import drift, webhooks
 from streams.monitoring.alerts import Change, Hysteresis, bias_alert, drift_alert, resolved
 from streams.monitoring.bias import BiasTracker, SegmentFinding
@@ -32,13 +34,14 @@ from streams.monitoring.config import MonitorConfig
 from streams.monitoring.exceptions import MonitoringError
 from streams.monitoring.features import extract_features
 from streams.monitoring.probing import ProbeDesk
+from streams.monitoring.publisher import Publisher
 from streams.monitoring.reference import Reference, build_reference, load_source_rows
+from streams.monitoring.verdicts import Judged, Verdicts
 from streams.monitoring.windows import ClosedWindow, TumblingWindow
-from streams.triage import risk_score, run_checks
+from streams.triage import Screener
 from vigil.contracts import (
     Alert,
     DeadLetter,
-    InferenceRequest,
     InferenceResult,
     ReviewDecision,
     ReviewItem,
@@ -52,12 +55,6 @@ DRIFT_KEY = "drift"
 RECENT_IDS = 100_000
 
 
-class Publisher(Protocol):
-    async def alert(self, alert: Alert) -> None: ...
-
-    async def request(self, request: InferenceRequest) -> None: ...
-
-
 @dataclass
 class WindowReport:
     window_id: str
@@ -65,26 +62,12 @@ class WindowReport:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def review_item(result: InferenceResult, alert_id: str, kind: str) -> ReviewItem:
+def sample_item(sample: Judged, alert_id: str, kind: str) -> ReviewItem:
     """A sampled result of an alert's window, for a human to look at with the alert."""
-    checks = run_checks(result)
-    parsed = parse_solution(result.output)
-    faulty = [c.first_faulty_step for c in checks if c.flagged and c.first_faulty_step is not None]
-    return ReviewItem(
-        request_id=result.request_id,
-        prompt=result.prompt,
-        output=result.output,
-        steps=[s.text for s in parsed.steps],
-        final_answer=parsed.final_answer,
-        model_name=result.model_name,
-        model_version=result.model_version,
-        risk_score=risk_score(checks),
-        checks=checks,
-        first_faulty_step=min(faulty) if faulty else None,
-        product=result.product,
-        tenant=result.tenant,
-        metadata=result.metadata,
-        samples=result.samples,
+    return review_items.review_item(
+        sample.result,
+        sample.outcome.checks,
+        risk_score=sample.outcome.risk_score,
         route=f"{kind}-alert",
         tags=["alert", kind],
         alert_id=alert_id,
@@ -98,6 +81,7 @@ class Monitor:
         store: MonitorStore,
         queue: ReviewQueue | None,
         publisher: Publisher,
+        screener: Screener,
         *,
         clock: Callable[[], float] = time.time,
         deliver: Callable[..., list[webhooks.Delivery]] = webhooks.deliver,
@@ -109,7 +93,8 @@ class Monitor:
         self.publisher = publisher
         self.clock = clock
         self.deliver = deliver
-        self.window = TumblingWindow(
+        self.verdicts = Verdicts(screener)
+        self.window: TumblingWindow[Judged] = TumblingWindow(
             size=config.window_size,
             seconds=config.window_s,
             keep_samples=max(50, 10 * config.alert_samples),
@@ -120,7 +105,9 @@ class Monitor:
         self.drift_state = Hysteresis(config.raise_after, config.clear_after, store.state("drift"))
         self.bias_state = Hysteresis(config.raise_after, config.clear_after, store.state("bias"))
         self.stats: Counter[str] = Counter()
-        self.probes = ProbeDesk(config, store, queue, publisher, self.stats, clock, self._publish)
+        self.probes = ProbeDesk(
+            config, store, queue, publisher, self.verdicts, self.stats, clock, self._publish
+        )
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = asyncio.Lock()
 
@@ -138,6 +125,7 @@ class Monitor:
             self.config.reference,
             limit=self.config.reference_rows,
             train_path=self.config.train_path,
+            verdicts=Verdicts(self.verdicts.screener),
         )
         if rows is not None:
             await self._build_reference(rows, self.config.reference)
@@ -175,25 +163,34 @@ class Monitor:
             self._recent.popitem(last=False)
         return False
 
-    async def on_result(self, result: InferenceResult) -> WindowReport | None:
-        """One result from ``llm.results``; returns the report of a window it closed."""
-        if is_shadow(result.product, result.metadata):
-            await self.probes.on_result(result)
-            return None
-        if self._seen(result.request_id):
-            self.stats["duplicates"] += 1
-            return None
-        self.stats["results"] += 1
-        row = extract_features(result)
-        await self.probes.maybe_probe(result)
-        if self.reference is None:
-            self.baseline.append(row)
-            if len(self.baseline) >= self.config.reference_rows:
-                rows, self.baseline = self.baseline, []
-                await self._build_reference(rows, "baseline")
-            return None
-        closed = self.window.add(row, result, self.clock())
-        return await self.close_window(closed) if closed else None
+    async def on_results(self, results: Sequence[InferenceResult]) -> list[WindowReport]:
+        """A batch from ``llm.results``; returns the reports of the windows it closed."""
+        product: list[InferenceResult] = []
+        for result in results:
+            if is_shadow(result.product, result.metadata):
+                await self.probes.on_result(result)
+            elif self._seen(result.request_id):
+                self.stats["duplicates"] += 1
+            else:
+                product.append(result)
+        judged = self.verdicts.judge(product)
+        if len(judged) < len(product):
+            self.stats["check_failed"] += len(product) - len(judged)
+        reports = []
+        for sample in judged:
+            self.stats["results"] += 1
+            row = extract_features(sample.result, sample.outcome)
+            await self.probes.maybe_probe(sample.result)
+            if self.reference is None:
+                self.baseline.append(row)
+                if len(self.baseline) >= self.config.reference_rows:
+                    rows, self.baseline = self.baseline, []
+                    await self._build_reference(rows, "baseline")
+                continue
+            closed = self.window.add(row, sample, self.clock())
+            if closed is not None:
+                reports.append(await self.close_window(closed))
+        return reports
 
     def on_decision(self, decision: ReviewDecision) -> None:
         self.bias.add_decision(decision)
@@ -217,11 +214,11 @@ class Monitor:
 
     # --- windows -------------------------------------------------------------------------
 
-    async def close_window(self, closed: ClosedWindow) -> WindowReport:
+    async def close_window(self, closed: ClosedWindow[Judged]) -> WindowReport:
         async with self._lock:
             return await self._judge(closed)
 
-    async def _judge(self, closed: ClosedWindow) -> WindowReport:
+    async def _judge(self, closed: ClosedWindow[Judged]) -> WindowReport:
         assert self.reference is not None
         closed.window_id = self.store.next_window_id()
         rows = closed.rows
@@ -297,7 +294,7 @@ class Monitor:
         return report
 
     async def _bias_alerts(
-        self, closed: ClosedWindow, findings: list[SegmentFinding]
+        self, closed: ClosedWindow[Judged], findings: list[SegmentFinding]
     ) -> list[Alert]:
         by_key = {f.key: f for f in findings}
         out: list[Alert] = []
@@ -327,7 +324,7 @@ class Monitor:
 
     async def _route_samples(
         self,
-        closed: ClosedWindow,
+        closed: ClosedWindow[Judged],
         alert_id: str,
         kind: str,
         keep: Callable[[InferenceResult], bool] | None = None,
@@ -337,12 +334,11 @@ class Monitor:
         Results no check flagged come first: flagged ones are in the queue already.
         """
         n = self.config.alert_samples
-        pool = [r for r in closed.samples if keep is None or keep(r)]
+        pool = [s for s in closed.samples if keep is None or keep(s.result)]
         if not pool or n == 0:
             return []
-        items = [review_item(r, alert_id, kind) for r in pool]
-        items.sort(key=lambda i: any(c.flagged for c in i.checks))
-        chosen = items[:n]
+        pool.sort(key=lambda s: any(c.flagged for c in s.outcome.checks))
+        chosen = [sample_item(s, alert_id, kind) for s in pool[:n]]
         if self.queue is not None:
             await asyncio.to_thread(self.queue.enqueue_many, chosen)
         return [i.request_id for i in chosen]
@@ -391,4 +387,4 @@ class Monitor:
         self.store.put_html(window_id, html)
 
 
-__all__ = ["Monitor", "MonitorConfig", "Publisher", "WindowReport", "review_item"]
+__all__ = ["Monitor", "MonitorConfig", "Publisher", "WindowReport", "sample_item"]

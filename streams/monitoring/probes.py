@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from streams.checks.solution import normalise_answer, parse_solution
 from streams.monitoring import wordlist
-from streams.triage import risk_score, run_checks
+from streams.review_items import review_item
 from vigil.contracts import (
     PROBE_KEY,
     PROBE_OF_KEY,
@@ -29,6 +29,7 @@ from vigil.contracts import (
     InferenceRequest,
     InferenceResult,
     ReviewItem,
+    ScreeningOutcome,
     new_request_id,
 )
 
@@ -224,36 +225,40 @@ class Probe:
         return cls(**raw)
 
 
-def finding_item(probe: Probe, variant_result: InferenceResult, alert_id: str | None) -> ReviewItem:
+def finding_item(
+    probe: Probe,
+    variant_result: InferenceResult,
+    outcome: ScreeningOutcome | None,
+    alert_id: str | None,
+) -> ReviewItem:
     """A changed answer as a review item: the counterfactual and the original side by side.
 
     ``prompt`` shows both prompts; ``output`` is the counterfactual's answer and ``samples``
-    holds the original answer, the slot the console shows next to the output.
+    holds the original answer, the slot the console shows next to the output. ``outcome``:
+    the worker's checks on the counterfactual (None where one raised: the changed answer is
+    the finding, the checks only context).
     """
-    checks = run_checks(variant_result)
-    parsed = parse_solution(variant_result.output)
     swaps = ", ".join(f"{a}->{b}" for a, b in probe.swaps)
-    return ReviewItem(
-        request_id=probe.probe_id,
-        prompt=(
-            f"[original] {probe.original_prompt}\n\n"
-            f"[counterfactual: {probe.axis}; {swaps}] {probe.variant_prompt}"
-        ),
-        output=variant_result.output,
-        steps=[s.text for s in parsed.steps],
-        final_answer=parsed.final_answer,
-        model_name=variant_result.model_name,
-        model_version=variant_result.model_version,
-        risk_score=max(0.5, risk_score(checks)),
-        checks=checks,
-        product=SHADOW_PRODUCT,
-        metadata={
-            PROBE_KEY: probe.axis,
-            PROBE_OF_KEY: probe.original_request_id,
-            "original_answer": probe.original_answer or "",
-            "counterfactual_answer": probe.variant_answer or "",
-        },
-        samples=[probe.original_output],
+    shown = variant_result.model_copy(
+        update={
+            "prompt": (
+                f"[original] {probe.original_prompt}\n\n"
+                f"[counterfactual: {probe.axis}; {swaps}] {probe.variant_prompt}"
+            ),
+            "product": SHADOW_PRODUCT,
+            "metadata": {
+                PROBE_KEY: probe.axis,
+                PROBE_OF_KEY: probe.original_request_id,
+                "original_answer": probe.original_answer or "",
+                "counterfactual_answer": probe.variant_answer or "",
+            },
+            "samples": [probe.original_output],
+        }
+    )
+    return review_item(
+        shown,
+        outcome.checks if outcome is not None else [],
+        risk_score=max(0.5, outcome.risk_score if outcome is not None else 0.0),
         route="counterfactual-probe",
         tags=["bias", "counterfactual", f"axis:{probe.axis}", "alert"],
         alert_id=alert_id,

@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams.monitoring import probes
 from streams.monitoring.alerts import Change, Hysteresis, counterfactual_alert
 from streams.monitoring.config import MonitorConfig
+from streams.monitoring.publisher import Publisher
+from streams.monitoring.verdicts import Verdicts
 from vigil.contracts import Alert, DeadLetter, InferenceResult
-
-if TYPE_CHECKING:
-    from streams.monitoring.monitor import Publisher
 
 STATE = "counterfactual"
 
@@ -33,6 +31,7 @@ class ProbeDesk:
         store: MonitorStore,
         queue: ReviewQueue | None,
         publisher: Publisher,
+        verdicts: Verdicts,
         stats: Counter[str],
         clock: Callable[[], float],
         publish_alert: Callable[[Alert], Awaitable[Alert]],
@@ -40,6 +39,7 @@ class ProbeDesk:
         self.config = config
         self.store = store
         self.queue = queue
+        self.verdicts = verdicts
         self.publisher = publisher
         self.stats = stats
         self.clock = clock
@@ -80,7 +80,10 @@ class ProbeDesk:
         change = self.state.observe(key, True)
         alert_id = change.alert_id if change else self.state.active(key)
         if self.queue is not None:
-            item = probes.finding_item(probe, result, alert_id)
+            # The worker's checks, judged alone: it never screens shadow results, and their
+            # answers are no part of any prompt's history.
+            outcome = self.verdicts.judge_alone(result)
+            item = probes.finding_item(probe, result, outcome, alert_id)
             await asyncio.to_thread(self.queue.enqueue, item)
         if change is not None:
             alert = counterfactual_alert(

@@ -21,7 +21,7 @@ import math
 import random
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from streams.monitoring.features import (
     extract_features,
     numerical_columns,
 )
+from streams.monitoring.verdicts import Verdicts
 from vigil.contracts import InferenceResult
 from vigil.exceptions import ContractError
 
@@ -161,10 +162,10 @@ def build_reference(
     )
 
 
-def solution_row(question: str, solution: str) -> dict[str, Any]:
-    """The features of a human solution, as if a model had written it (no latency/version)."""
-    result = InferenceResult(
-        request_id="reference",
+def solution_result(n: int, question: str, solution: str) -> InferenceResult:
+    """A human solution as if a model had written it (``n`` keeps request ids apart)."""
+    return InferenceResult(
+        request_id=f"reference-{n}",
         request_created_at=datetime.now(UTC),
         prompt=question,
         output=solution,
@@ -172,14 +173,16 @@ def solution_row(question: str, solution: str) -> dict[str, Any]:
         model_version="reference",
         latency_ms=0.0,
     )
-    row = extract_features(result)
-    # Not measured for a human solution: left out of the comparison (no values).
-    row["latency_ms"] = math.nan
-    row["model_version"] = None
-    return row
 
 
-def gsm8k_train_rows(path: Path, limit: int, seed: int = 0) -> list[dict[str, Any]]:
+def judged_rows(results: Sequence[InferenceResult], verdicts: Verdicts) -> list[dict[str, Any]]:
+    """The feature rows of ``results``, judged by the worker's checks (``verdicts.py``)."""
+    return [extract_features(j.result, j.outcome) for j in verdicts.judge(results)]
+
+
+def gsm8k_train_rows(
+    path: Path, limit: int, verdicts: Verdicts, seed: int = 0
+) -> list[dict[str, Any]]:
     """``limit`` solutions drawn at random from GSM8K ``train.jsonl``."""
     if not path.is_file():
         raise ReferenceDataError(f"GSM8K train file not found: {path}")
@@ -195,35 +198,42 @@ def gsm8k_train_rows(path: Path, limit: int, seed: int = 0) -> list[dict[str, An
                 raise ReferenceDataError(f"{path}:{lineno}: not a train row ({exc})") from exc
     rng = random.Random(seed)
     picked = rng.sample(pairs, min(limit, len(pairs)))
-    return [solution_row(q, a) for q, a in picked]
+    rows = judged_rows([solution_result(n, q, a) for n, (q, a) in enumerate(picked)], verdicts)
+    for row in rows:
+        # Not measured for a human solution: left out of the comparison (no values).
+        row["latency_ms"] = math.nan
+        row["model_version"] = None
+    return rows
 
 
-def results_file_rows(path: Path, limit: int) -> list[dict[str, Any]]:
+def results_file_rows(path: Path, limit: int, verdicts: Verdicts) -> list[dict[str, Any]]:
     """Rows of a JSONL file of ``InferenceResult`` records (the first ``limit``)."""
     if not path.is_file():
         raise ReferenceDataError(f"reference file not found: {path}")
-    rows: list[dict[str, Any]] = []
+    results: list[InferenceResult] = []
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
-            if len(rows) >= limit:
+            if len(results) >= limit:
                 break
             if not line.strip():
                 continue
             try:
-                rows.append(extract_features(InferenceResult.from_json(line)))
+                results.append(InferenceResult.from_json(line))
             except ContractError as exc:
                 raise ReferenceDataError(f"{path}:{lineno}: {exc}") from exc
-    return rows
+    return judged_rows(results, verdicts)
 
 
-def load_source_rows(source: str, *, limit: int, train_path: Path) -> list[dict[str, Any]] | None:
-    """Rows for a file-based source; None for ``baseline`` (built from live traffic)."""
+def load_source_rows(
+    source: str, *, limit: int, train_path: Path, verdicts: Verdicts
+) -> list[dict[str, Any]] | None:
+    """Rows for a file-based source; None for ``baseline`` (built from live traffic).
+
+    ``verdicts``: the worker's checks, with an answer history of the reference's own (its
+    answers are not live traffic's earlier answers).
+    """
     if source == "baseline":
         return None
     if source == "gsm8k-train":
-        return gsm8k_train_rows(train_path, limit)
-    return results_file_rows(Path(source), limit)
-
-
-def rows_of(results: Iterable[InferenceResult]) -> list[dict[str, Any]]:
-    return [extract_features(r) for r in results]
+        return gsm8k_train_rows(train_path, limit, verdicts)
+    return results_file_rows(Path(source), limit, verdicts)

@@ -1,7 +1,8 @@
 """Tumbling windows of monitoring rows, closed by count, by time, or whichever comes first.
 
 A window keeps every row (the features, for drift and bias) and a small uniform sample of the
-full results (reservoir sampling), from which an alert picks the items it sends to review.
+full results (reservoir sampling; the monitor's are results with their verdicts), from which
+an alert picks the items it sends to review.
 An empty window never closes: a quiet hour is not a window of zero results.
 """
 
@@ -9,28 +10,27 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from vigil.contracts import InferenceResult
+from typing import Any, Generic, Literal, TypeVar
 
 CloseReason = Literal["count", "time", "shutdown"]
+T = TypeVar("T")
 
 
 @dataclass
-class ClosedWindow:
+class ClosedWindow(Generic[T]):
     """A finished window, ready to be judged."""
 
     opened_at: float
     closed_at: float
     reason: CloseReason
     rows: list[dict[str, Any]]
-    samples: list[InferenceResult]
+    samples: list[T]
     # Set by the monitor when it stores the window (a Redis counter: unique across restarts).
     window_id: str = ""
 
 
 @dataclass
-class TumblingWindow:
+class TumblingWindow(Generic[T]):
     """Rows of the open window; ``size`` results or ``seconds`` (0 turns a limit off)."""
 
     size: int
@@ -38,7 +38,7 @@ class TumblingWindow:
     keep_samples: int = 20
     seed: int | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
-    samples: list[InferenceResult] = field(default_factory=list)
+    samples: list[T] = field(default_factory=list)
     opened_at: float | None = None
     _seen: int = 0
     _rng: random.Random = field(init=False)
@@ -51,7 +51,7 @@ class TumblingWindow:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, row: dict[str, Any], result: InferenceResult, now: float) -> ClosedWindow | None:
+    def add(self, row: dict[str, Any], result: T, now: float) -> ClosedWindow[T] | None:
         """Add one result's row; returns the closed window when this row filled it."""
         if self.opened_at is None:
             self.opened_at = now
@@ -77,7 +77,7 @@ class TumblingWindow:
             and now - self.opened_at >= self.seconds
         )
 
-    def close(self, now: float, reason: CloseReason) -> ClosedWindow | None:
+    def close(self, now: float, reason: CloseReason) -> ClosedWindow[T] | None:
         """Hand over the rows and start an empty window; None when there were no rows."""
         if not self.rows or self.opened_at is None:
             return None

@@ -23,8 +23,18 @@ from kafka import KafkaConsumer
 from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams import topics
+from streams.monitoring.monitor import sample_item
+from streams.monitoring.verdicts import Judged
 from tests.dashboard.monitor_data import window_rows, window_summary
-from vigil.contracts import Alert, CheckResult, Evidence, ReviewDecision, ReviewItem
+from vigil.contracts import (
+    Alert,
+    CheckResult,
+    Evidence,
+    InferenceResult,
+    ReviewDecision,
+    ReviewItem,
+    ScreeningOutcome,
+)
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
 
@@ -242,6 +252,40 @@ def test_viewer_cannot_claim_or_decide(
     v.shot(artifacts, "console-viewer-denied.png")
     v.close()
     assert queue.claims(item.request_id) == [] and queue.decisions(item.request_id) == []
+
+
+def test_viewer_sees_an_alert_sample_with_its_personal_data_masked(
+    stack: Supervisor, stack_settings: VigilSettings, browser: Any, artifacts: Path
+) -> None:
+    s = stack_settings
+    email, phone = "mia.jones@example.com", "+44 20 7946 0958"
+    rid = f"masked-{int(time.time() * 1000)}"
+    result = InferenceResult(
+        request_id=rid,
+        request_created_at=datetime.now(UTC),
+        prompt=f"Mia ({email}, {phone}) has 3 apples and buys 4 more. How many does she have?",
+        output=f"She has 3 + 4 = <<3+4=7>>7 apples.\nShe texts {phone} and mails {email}.\nA: 7",
+        samples=[f"Reach her at {email}.\nA: 7"],
+        model_name="replay-reasoner",
+        model_version="1",
+        latency_ms=5.0,
+        product="e2e",
+    )
+    clean = CheckResult(check="step_verification", score=0.0, flagged=False)
+    outcome = ScreeningOutcome(request_id=rid, verdict="clean", risk_score=0.1, checks=[clean])
+    # The monitor's own item for a sampled result of a drift alert's window.
+    item = sample_item(Judged(result, outcome), alert_id="alert-e2e-masked", kind="drift")
+    assert ReviewQueue.from_url(s.redis_url).enqueue(item)
+
+    v = Session(browser, s, "viewer", f"?item={rid}")
+    v.text(rid, exact=True)
+    v.text("Personal data is masked: your role may not see it.")
+    v.text("<EMAIL_ADDRESS>")
+    v.shot(artifacts, "console-viewer-masked.png")
+    shown = v.page.locator("body").inner_text()
+    assert "<PHONE_NUMBER>" in shown
+    assert email not in shown and "7946 0958" not in shown, "personal data shown to a viewer"
+    v.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,9 +23,11 @@ from reviewers.outcomes import (
     wilson_interval,
 )
 from reviewers.queue import ReviewQueue
+from streams.checks.config import load_config
+from streams.triage import Screener
 from tests.redis_fixtures import review_item
 from tests.reviewers.helpers import decision
-from vigil.contracts import CheckResult, ReviewItem
+from vigil.contracts import CheckResult, InferenceResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 FIXED = ["April: 48", "May: 48 / 2 = 24", "Total: 48 + 24 = 72"]
@@ -77,12 +80,6 @@ def test_wilson_interval_refuses_what_is_not_a_proportion(k: int, n: int) -> Non
 def test_an_empty_proportion_has_no_value_nor_interval() -> None:
     assert Proportion(0, 0).value is None and Proportion(0, 0).interval is None
     assert Proportion(1, 4).value == 0.25 and Proportion(1, 4).interval == wilson_interval(1, 4)
-
-
-def test_the_sample_route_is_the_one_the_screening_worker_gives() -> None:
-    from streams.checks.routing import RANDOM_SAMPLE as ROUTED
-
-    assert RANDOM_SAMPLE == ROUTED
 
 
 # --- one outcome ------------------------------------------------------------------------------
@@ -178,6 +175,37 @@ def test_check_quality_of_nothing() -> None:
 def _settle(queue: ReviewQueue, item: ReviewItem, kind: str, **extra: Any) -> None:
     queue.enqueue(item)
     queue.decide(decision(item, kind, **extra))
+
+
+def test_a_result_the_screener_samples_counts_for_the_miss_rate(
+    review_queue: ReviewQueue,
+) -> None:
+    # The route travels from the screener's routing, through the stored review item, to the
+    # outcome reads: run that path instead of comparing the constant with itself.
+    base = load_config()
+    config = base.model_copy(
+        update={"sampling": base.sampling.model_copy(update={"clean_rate": 1.0})}
+    )
+    now = datetime.now(UTC)
+    result = InferenceResult(
+        request_id="drawn",
+        created_at=now,
+        request_created_at=now,
+        prompt="Tom has 3 bags and 4 more. He doubles them. How many?",
+        output="He has 3+4 = <<3+4=7>>7 bags\nThen 7*2 = <<7*2=14>>14 bags\nA: 14",
+        model_name="replay-reasoner",
+        model_version="v1",
+        latency_ms=1.0,
+    )
+    triage = Screener([], config).screen(result)
+    assert triage.outcome.verdict == "clean" and triage.item is not None
+    _settle(review_queue, triage.item, "reject", reason="wrong total")
+
+    [got] = settled_outcomes(review_queue, 0).outcomes  # the queue's own prefix: only this one
+    assert got.sampled and got.flagged == ()
+    report = check_quality([got])
+    assert report.miss_rate == Proportion(1, 1)
+    assert report.miss_rate_by_model == {"v1": Proportion(1, 1)}
 
 
 def test_settled_outcomes_reads_final_verdicts_newest_first(

@@ -20,8 +20,10 @@ from streams.monitoring.reference import (
     build_reference,
     compared_columns,
     gsm8k_train_rows,
-    rows_of,
+    judged_rows,
 )
+from streams.monitoring.verdicts import Verdicts
+from streams.triage import Screener
 from vigil.settings import load_settings
 
 W = 150
@@ -33,9 +35,17 @@ def traffic() -> RecordedTraffic:
     return RecordedTraffic(load_settings().gsm8k_path, seed=11)
 
 
+@cache
+def screener() -> Screener:
+    """The worker's checks, as the monitor builds them with the default settings."""
+    settings = load_settings()
+    return Screener.from_files(settings.checks_config, settings.novelty_reference)
+
+
 def rows(variant: str, n: int) -> list[dict[str, object]]:
+    """Rows judged with an answer history of their own: no test sees what another fed."""
     t = traffic()
-    return rows_of(t.result(variant, samples=2) for _ in range(n))
+    return judged_rows([t.result(variant, samples=2) for _ in range(n)], Verdicts(screener()))
 
 
 @cache
@@ -126,7 +136,8 @@ def test_calibration_needs_a_reference_larger_than_the_window() -> None:
 
 
 def test_a_gsm8k_train_reference_compares_only_what_human_solutions_have() -> None:
-    train = gsm8k_train_rows(load_settings().gsm8k_path.with_name("train.jsonl"), limit=40)
+    train_path = load_settings().gsm8k_path.with_name("train.jsonl")
+    train = gsm8k_train_rows(train_path, limit=40, verdicts=Verdicts(screener()))
     assert len(train) == 40
     df = drift.frame(train)
     usable = compared_columns(list(df.columns)).usable(df)

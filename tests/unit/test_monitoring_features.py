@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
 import pytest
 
+from streams.checks.config import load_config
+from streams.checks.registry import build_checks
 from streams.monitoring.features import (
     answer_format,
     extract_features,
@@ -14,7 +18,9 @@ from streams.monitoring.features import (
     numerical_columns,
     self_consistency,
 )
+from streams.monitoring.verdicts import Verdicts
 from streams.monitoring.windows import TumblingWindow
+from streams.triage import Screener
 from vigil.contracts import InferenceResult
 
 OUTPUT = "She sold 48 / 2 = <<48/2=24>>24 clips in May.\nIn total 48 + 24 = <<48+24=72>>72.\nA: 72"
@@ -36,8 +42,24 @@ def result(output: str = OUTPUT, samples: list[str] | None = None, **kw: object)
     return InferenceResult.model_validate(fields)
 
 
+@cache
+def _screener() -> Screener:
+    """The default checks but the two that take seconds to build (tests of the features)."""
+    config = load_config()
+    enabled = [n for n in config.checks.enabled if n not in ("novelty", "pii_leakage")]
+    config = config.model_copy(
+        update={"checks": config.checks.model_copy(update={"enabled": enabled})}
+    )
+    return Screener(build_checks(config, use_entry_points=False).checks, config)
+
+
+def features(r: InferenceResult) -> dict[str, Any]:
+    [judged] = Verdicts(_screener()).judge([r])
+    return extract_features(judged.result, judged.outcome)
+
+
 def test_features_of_a_result() -> None:
-    row = extract_features(result())
+    row = features(result())
     assert row["step_count"] == 2
     assert row["annotation_count"] == 2
     assert row["reasoning_chars"] == len(OUTPUT)
@@ -55,7 +77,7 @@ def test_features_of_a_result() -> None:
 
 
 def test_a_wrong_step_and_a_missing_answer_show_in_the_features() -> None:
-    row = extract_features(result("2 + 2 = <<2+2=5>>5 apples\nso many apples"))
+    row = features(result("2 + 2 = <<2+2=5>>5 apples\nso many apples"))
     assert row["flagged"] == 1.0 and row["check_step_verification"] >= 0.5
     assert row["answer_format"] == "missing"
     assert math.isnan(row["answer_log_magnitude"])
@@ -66,7 +88,7 @@ def test_self_consistency_is_the_share_of_samples_that_agree() -> None:
     assert self_consistency(OUTPUT, [agree, disagree]) == 0.5
     assert self_consistency(OUTPUT, [agree, agree]) == 1.0
     assert self_consistency("no answer", [agree]) == 0.0
-    assert extract_features(result(samples=[agree, disagree]))["self_consistency"] == 0.5
+    assert features(result(samples=[agree, disagree]))["self_consistency"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -94,7 +116,7 @@ def test_log_magnitude_keeps_the_sign_and_ignores_non_numbers() -> None:
 
 
 def test_count_window_closes_at_its_size_and_keeps_a_bounded_sample() -> None:
-    w = TumblingWindow(size=5, seconds=0, keep_samples=2, seed=1)
+    w: TumblingWindow[InferenceResult] = TumblingWindow(size=5, seconds=0, keep_samples=2, seed=1)
     closed = [w.add({"i": i}, result(), now=float(i)) for i in range(12)]
     done = [c for c in closed if c is not None]
     assert [len(c.rows) for c in done] == [5, 5]
@@ -104,7 +126,7 @@ def test_count_window_closes_at_its_size_and_keeps_a_bounded_sample() -> None:
 
 
 def test_time_window_closes_when_due_and_an_empty_one_never_does() -> None:
-    w = TumblingWindow(size=0, seconds=10)
+    w: TumblingWindow[InferenceResult] = TumblingWindow(size=0, seconds=10)
     assert not w.due(1000.0) and w.close(1000.0, "time") is None
     w.add({"i": 1}, result(), now=100.0)
     assert not w.due(105.0)

@@ -16,9 +16,11 @@ from click.testing import CliRunner
 
 from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
-from streams.monitoring.monitor import Monitor, MonitorConfig
+from streams.monitoring.monitor import Monitor, MonitorConfig, sample_item
 from streams.monitoring.probes import counterfactuals
 from streams.monitoring.recorded import RecordedTraffic
+from streams.monitoring.verdicts import Judged
+from streams.triage import Screener, Triage
 from tests.redis_fixtures import redis_client, redis_server
 from vigil.cli import main
 from vigil.contracts import (
@@ -40,6 +42,13 @@ W = 100
 @cache
 def traffic() -> RecordedTraffic:
     return RecordedTraffic(load_settings().gsm8k_path, seed=5)
+
+
+@cache
+def worker_screener() -> Screener:
+    """The checks as the worker builds them with the default settings (one build: seconds)."""
+    settings = load_settings()
+    return Screener.from_files(settings.checks_config, settings.novelty_reference)
 
 
 @dataclass
@@ -69,7 +78,11 @@ def rig(redis_client: redis.Redis) -> Iterator[Rig]:
     queue = ReviewQueue(redis_client, prefix=prefix)
     publisher = Recorder()
 
-    def make(clock: Callable[[], float] | None = None, **overrides: object) -> Monitor:
+    def make(
+        clock: Callable[[], float] | None = None,
+        screener: Screener | None = None,
+        **overrides: object,
+    ) -> Monitor:
         fields: dict[str, object] = {
             "monitor": "mon",
             "window_size": W,
@@ -87,17 +100,19 @@ def rig(redis_client: redis.Redis) -> Iterator[Rig]:
         }
         fields.update(overrides)
         kw = {"clock": clock} if clock else {}
-        return Monitor(MonitorConfig(**fields), store, queue, publisher, **kw)  # type: ignore[arg-type]
+        config = MonitorConfig(**fields)  # type: ignore[arg-type]
+        checks = screener or worker_screener()
+        return Monitor(config, store, queue, publisher, checks, **kw)  # type: ignore[arg-type]
 
     yield Rig(store, queue, publisher, make)
 
 
-async def feed(monitor: Monitor, variant: str, n: int, **kw: object) -> list[str]:
-    """Feed n results; returns the alert transitions of the windows they closed."""
+async def feed(monitor: Monitor, variant: str, n: int, batch: int = 50, **kw: object) -> list[str]:
+    """Feed n results in batches; returns the alert transitions of the windows they closed."""
     out = []
-    for _ in range(n):
-        report = await monitor.on_result(traffic().result(variant, **kw))  # type: ignore[arg-type]
-        if report is not None:
+    results = [traffic().result(variant, **kw) for _ in range(n)]  # type: ignore[arg-type]
+    for start in range(0, n, batch):
+        for report in await monitor.on_results(results[start : start + batch]):
             out += [f"{a.kind}:{a.status}" for a in report.alerts]
     return out
 
@@ -153,16 +168,14 @@ async def test_a_restarted_monitor_keeps_its_reference_and_raised_alerts(rig: Ri
 async def test_a_segment_served_worse_raises_a_bias_alert_naming_it(rig: Rig) -> None:
     monitor = rig.make(raise_after=1)
     await monitor.start()
-    for _ in range(5 * W):
-        await monitor.on_result(traffic().result(HEALTHY, metadata={"locale": "en-GB"}))
+    await feed(monitor, HEALTHY, 5 * W, metadata={"locale": "en-GB"})
     transitions = []
     for i in range(4 * W):
         weak = i % 3 == 0
         r = traffic().result(
             WEAK if weak else HEALTHY, metadata={"locale": "de-DE" if weak else "en-GB"}
         )
-        report = await monitor.on_result(r)
-        if report:
+        for report in await monitor.on_results([r]):
             transitions += [a for a in report.alerts if a.kind == "bias"]
     assert transitions, "no bias alert"
     first = transitions[0]
@@ -182,7 +195,7 @@ async def test_probes_go_out_as_shadow_requests_and_end_in_a_known_state(rig: Ri
     # A question with names and pronouns, so that several axes apply.
     prompt = next(q for q in traffic().questions if len(counterfactuals(q)) == 3)
     original = traffic().result(HEALTHY, question=prompt, samples=0)
-    await monitor.on_result(original)
+    await monitor.on_results([original])
     sent = rig.publisher.requests
     assert sent and all(r.product == SHADOW_PRODUCT and PROBE_KEY in r.metadata for r in sent)
     # Shadow results are never product traffic: not in the baseline, not in a window.
@@ -202,8 +215,8 @@ async def test_probes_go_out_as_shadow_requests_and_end_in_a_known_state(rig: Ri
             metadata=req.metadata,
         )
 
-    await monitor.on_result(shadow(changed, "Different.\nA: -1"))
-    await monitor.on_result(shadow(changed, "Re-delivered.\nA: -1"))  # counted once
+    await monitor.on_results([shadow(changed, "Different.\nA: -1")])
+    await monitor.on_results([shadow(changed, "Re-delivered.\nA: -1")])  # counted once
     assert len(monitor.baseline) == 1
     states = {p["probe_id"]: p["state"] for p in rig.store.probes()}
     assert states == {changed.request_id: "changed"}
@@ -212,7 +225,7 @@ async def test_probes_go_out_as_shadow_requests_and_end_in_a_known_state(rig: Ri
     [alert] = [a for a in rig.publisher.alerts if a.kind == "counterfactual"]
     assert item.alert_id == alert.alert_id and changed.metadata[PROBE_KEY] in alert.title
     if same is not None:
-        await monitor.on_result(shadow(same, original.output))
+        await monitor.on_results([shadow(same, original.output)])
         assert rig.store.probe(same.request_id)["state"] == "same"  # type: ignore[index]
         assert rig.queue.get(same.request_id) is None
     if failed is not None:
@@ -227,7 +240,7 @@ async def test_probes_go_out_as_shadow_requests_and_end_in_a_known_state(rig: Ri
         probe = rig.store.probe(failed.request_id)
         assert probe is not None and probe["state"] == "failed" and probe["reason"] == "model_error"
     # A probe that never gets an answer expires.
-    await monitor.on_result(traffic().result(HEALTHY, question=prompt, samples=0))
+    await monitor.on_results([traffic().result(HEALTHY, question=prompt, samples=0)])
     late = rig.publisher.requests[-1]
     now[0] += 61.0
     await monitor.tick()
@@ -276,7 +289,7 @@ async def test_monitor_report_lists_windows_and_writes_a_windows_html(
         monitor=app_id, window_size=W, window_s=0, min_window_rows=50, reference_rows=5 * W,
         resamples=10, text_drift=False,
     )  # fmt: skip
-    monitor = Monitor(config, store, None, Recorder())
+    monitor = Monitor(config, store, None, Recorder(), worker_screener())
     await monitor.start()
     await feed(monitor, HEALTHY, 5 * W)
     await feed(monitor, WEAK, 2 * W)
@@ -291,3 +304,70 @@ async def test_monitor_report_lists_windows_and_writes_a_windows_html(
     assert '"drifted": true' in one.output and out.stat().st_size > 100_000
     missing = CliRunner().invoke(main, ["monitor-report", "w99999999"], env=env)
     assert missing.exit_code == 1
+
+
+# The worker's checks changed by VIGIL_CHECKS_CONFIG: self-consistency off, other weights.
+CHANGED_CHECKS = """
+[checks]
+enabled = ["step_verification", "question_coverage", "answer_stability"]
+[risk]
+default_weight = 0.1
+[risk.weights]
+step_verification = 0.35
+question_coverage = 0.9
+answer_stability = 0.8
+"""
+
+
+async def test_flags_and_risk_are_the_worker_screeners_under_a_changed_config(
+    rig: Rig, tmp_path: Path
+) -> None:
+    path = tmp_path / "checks.toml"
+    path.write_text(CHANGED_CHECKS)
+    novelty = load_settings().novelty_reference
+    # Built as streams/monitoring/agent.py builds the monitor's: the worker's call, same file.
+    monitor = rig.make(screener=Screener.from_files(str(path), novelty))
+    worker = Screener.from_files(str(path), novelty)
+    await monitor.start()
+    # Wrong and right answers, with samples, and a prompt answered twice, differently.
+    first = traffic().result(WEAK)
+    again = first.model_copy(update={"request_id": "asked-again", "output": "So.\nA: 999999"})
+    results = [
+        *(traffic().result(v) for v in (HEALTHY, WEAK, HEALTHY, WEAK) for _ in range(10)),
+        first,
+        again,
+    ]
+    await monitor.on_results(results)
+    assert [r["request_id"] for r in monitor.baseline] == [r.request_id for r in results]
+    outcomes = worker.screen_batch(results)
+    assert all(isinstance(o, Triage) for o in outcomes)
+    expected = [o.outcome for o in outcomes if isinstance(o, Triage)]
+    for row, outcome in zip(monitor.baseline, expected, strict=True):
+        assert row["flagged"] == float(any(c.flagged for c in outcome.checks))
+        assert row["risk_score"] == outcome.risk_score
+        assert {k for k in row if k.startswith("check_")} == {
+            "check_step_verification",
+            "check_question_coverage",
+            "check_answer_stability",
+        }
+    # The config matters: the built-in checks and weights give other risks.
+    builtin = [o for o in worker_screener().screen_batch(results) if isinstance(o, Triage)]
+    assert [o.outcome.risk_score for o in builtin] != [r["risk_score"] for r in monitor.baseline]
+    assert any(r["flagged"] for r in monitor.baseline)
+    assert monitor.baseline[-1]["check_answer_stability"] == 1.0  # its one earlier answer
+
+
+def test_an_alert_sample_is_masked_for_roles_without_pii_access() -> None:
+    result = traffic().result(HEALTHY)
+    prompt = "Ask Ann at ann.lee@example.com or +44 20 7946 0958. " + result.prompt
+    output = "Reply to ann.lee@example.com, call +44 20 7946 0958\n" + result.output
+    result = result.model_copy(update={"prompt": prompt, "output": output})
+    [judged] = [t for t in worker_screener().screen_batch([result]) if isinstance(t, Triage)]
+    item = sample_item(Judged(result, judged.outcome), "alert-1", "drift")
+    assert (item.alert_id, item.route, item.prompt, item.output) == (
+        "alert-1", "drift-alert", prompt, output
+    )  # fmt: skip
+    for masked in (item.redacted_prompt, item.redacted_output):
+        assert masked is not None
+        assert "ann.lee@example.com" not in masked and "7946 0958" not in masked
+        assert "<EMAIL_ADDRESS>" in masked and "<PHONE_NUMBER>" in masked

@@ -16,7 +16,15 @@ from streams.monitoring.probes import (
     shadow_request,
     swap_terms,
 )
-from vigil.contracts import PROBE_KEY, PROBE_OF_KEY, SHADOW_PRODUCT, InferenceResult, is_shadow
+from vigil.contracts import (
+    PROBE_KEY,
+    PROBE_OF_KEY,
+    SHADOW_PRODUCT,
+    CheckResult,
+    InferenceResult,
+    ScreeningOutcome,
+    is_shadow,
+)
 
 PROMPT = (
     "James gave her his 12 marbles and she thanked him. Her brother, an American man, "
@@ -132,12 +140,37 @@ def test_a_changed_answer_becomes_a_side_by_side_review_item() -> None:
     probe.finish(shadow, now=101.0)
     assert probe.state == "changed"
     assert (probe.original_answer, probe.variant_answer) == ("12", "10")
-    item = finding_item(probe, shadow, alert_id="alert-1")
+    wrong_step = CheckResult(check="step_verification", score=0.8, flagged=True)
+    outcome = ScreeningOutcome(
+        request_id=request.request_id, verdict="queued", risk_score=0.8, checks=[wrong_step]
+    )
+    item = finding_item(probe, shadow, outcome, alert_id="alert-1")
     assert item.request_id == request.request_id and item.alert_id == "alert-1"
     assert "[original] " + PROMPT in item.prompt and variant.prompt in item.prompt
     assert item.output == shadow.output and item.samples == [original.output]
     assert item.metadata[PROBE_OF_KEY] == "orig-1" and "counterfactual" in item.tags
+    assert item.checks == [wrong_step] and item.risk_score == 0.8  # the worker's checks
     assert Probe.from_dict(probe.to_dict()) == probe
+    # Where a check raised on it the changed answer is still a finding, at risk 0.5.
+    bare = finding_item(probe, shadow, None, alert_id="alert-1")
+    assert bare.checks == [] and bare.risk_score == 0.5
+
+
+def test_a_finding_is_masked_for_roles_without_pii_access() -> None:
+    prompt = PROMPT + " Write to ann.lee@example.com or call +44 20 7946 0958."
+    original = result(prompt, "He has 12.\nA: 12")
+    [variant, *_] = counterfactuals(prompt)
+    request = shadow_request(original, variant)
+    probe = Probe.start(original, request, variant, now=100.0)
+    output = "Mail ann.lee@example.com, phone +44 20 7946 0958.\nA: 10"
+    shadow = result(variant.prompt, output, request_id=request.request_id, product=SHADOW_PRODUCT)
+    probe.finish(shadow, now=101.0)
+    item = finding_item(probe, shadow, None, alert_id=None)
+    assert item.prompt.count("ann.lee@example.com") == 2 and item.output == output
+    for masked in (item.redacted_prompt, item.redacted_output):
+        assert masked is not None
+        assert "ann.lee@example.com" not in masked and "7946 0958" not in masked
+        assert "<EMAIL_ADDRESS>" in masked and "<PHONE_NUMBER>" in masked
 
 
 def test_the_same_answer_is_not_a_finding() -> None:

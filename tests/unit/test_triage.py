@@ -320,3 +320,16 @@ def test_pii_leak_routes_first_and_the_item_carries_redacted_text() -> None:
     assert "<EMAIL_ADDRESS>" in t.item.redacted_output
     assert t.item.redacted_prompt is None  # nothing to mask in the prompt
     assert t.item.output == output  # the original stays, for roles allowed to see it
+
+
+def test_the_item_is_masked_when_the_pii_check_is_disabled(screener: Screener) -> None:
+    assert screener.pii is None  # the check does not route here; the item is masked anyway
+    prompt = "Tom (tom@example.com, +44 20 7946 0958) has 3 bags and 4 more. How many?"
+    output = "He has 3+4 = <<3+4=7>>7 bags\nWrite to tom@example.com or +44 20 7946 0958\nA: 7"
+    (t,) = screener.screen_batch([_result("m", output, prompt=prompt, hold_for_review=True)])
+    assert isinstance(t, Triage) and t.item is not None
+    for masked in (t.item.redacted_prompt, t.item.redacted_output):
+        assert masked is not None
+        assert "tom@example.com" not in masked and "7946 0958" not in masked
+        assert "<EMAIL_ADDRESS>" in masked and "<PHONE_NUMBER>" in masked
+    assert t.outcome.route == "held" and "pii_leakage" not in [c.check for c in t.outcome.checks]
