@@ -28,13 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["Hole", "HoleReader", "OffsetGuard", "OffsetTracker"]
+__all__ = ["Guarded", "Hole", "HoleReader", "OffsetGuard", "OffsetTracker"]
 
 log = logging.getLogger("vigil.offset_guard")
 
@@ -54,6 +54,15 @@ class Hole:
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}] offsets {self.start}-{self.end - 1}"
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A batch's values with the skipped records put back, for ``OffsetGuard.done``."""
+
+    values: list[bytes]
+    following: dict[Partition, int]
+    holes: list[Hole] = field(default_factory=list)
 
 
 class OffsetTracker:
@@ -167,12 +176,22 @@ class OffsetGuard:
     """The guard of one consumer of ``topic``: told of each assignment, it hands back each
     batch's values with the records the consumer skipped put back in their place.
 
-    Events are Faust's (``event.message.tp``, ``event.message.offset``, ``event.value``)."""
+    Events are Faust's (``event.message.tp``, ``event.message.offset``, ``event.value``).
+    ``on_filled`` is told of every hole once its batch is done: the consumer never handed
+    those offsets over, so it must be told they are finished (``faust_app.ack_skipped``), or
+    it may never commit past them."""
 
-    def __init__(self, bootstrap: str, group_id: str, topic: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topic: str,
+        on_filled: Callable[[Hole], Awaitable[None]] | None = None,
+    ) -> None:
         self.topic = topic
         self._tracker = OffsetTracker()
         self._reader = HoleReader(bootstrap, group_id)
+        self._on_filled = on_filled
 
     async def _start(self, partition: Partition) -> None:
         committed = await asyncio.to_thread(self._reader.committed, partition)
@@ -190,7 +209,7 @@ class OffsetGuard:
                 except Exception as exc:  # the first batch reads it instead (and retries)
                     log.warning("cannot read where %s resumes yet: %s", partition, exc)
 
-    async def values_of(self, events: Sequence[Any]) -> tuple[list[bytes], dict[Partition, int]]:
+    async def values_of(self, events: Sequence[Any]) -> Guarded:
         """The batch's values, each preceded by the records its partition skipped, and what
         ``done`` records once the batch is screened (nothing changes until then)."""
         offsets = []
@@ -214,11 +233,14 @@ class OffsetGuard:
         for event, at in zip(events, offsets, strict=True):
             values += filled.get(at, [])
             values.append(event.value)
-        return values, following
+        return Guarded(values, following, holes)
 
-    def done(self, following: dict[Partition, int]) -> None:
+    async def done(self, batch: Guarded) -> None:
         """The batch ``values_of`` planned is screened: its partitions move on."""
-        self._tracker.commit(following)
+        self._tracker.commit(batch.following)
+        if self._on_filled is not None:
+            for hole in batch.holes:
+                await self._on_filled(hole)
 
     def close(self) -> None:
         self._reader.close()

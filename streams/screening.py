@@ -56,7 +56,7 @@ from streams.checks.stability import (
     decode_history,
     encode_history,
 )
-from streams.faust_app import new_app, raw_topic
+from streams.faust_app import ack_skipped, new_app, raw_topic
 from streams.offset_guard import OffsetGuard
 from streams.triage import Screener, Triage
 from vigil.contracts import DeadLetter, InferenceResult, is_shadow
@@ -230,7 +230,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         await asyncio.gather(*deliveries)
 
     # Records Faust skipped (streams/offset_guard.py) are read back and screened first.
-    guard = OffsetGuard(settings.kafka_bootstrap, APP_ID, topics.RESULTS)
+    guard = OffsetGuard(
+        settings.kafka_bootstrap, APP_ID, topics.RESULTS, lambda hole: ack_skipped(app, hole)
+    )
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
@@ -242,9 +244,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             delay = _RETRY_FIRST_S
             while True:
                 try:
-                    values, following = await guard.values_of(events)
-                    await screen_batch(values)
-                    guard.done(following)
+                    guarded = await guard.values_of(events)
+                    await screen_batch(guarded.values)
+                    await guard.done(guarded)
                     break
                 except Exception:
                     # Only Kafka can fail here (the sends, reading a hole; everything else is

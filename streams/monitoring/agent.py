@@ -26,9 +26,9 @@ from reviewers.monitor_store import MonitorStore
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
-from streams.faust_app import new_app, raw_topic
+from streams.faust_app import ack_skipped, new_app, raw_topic
 from streams.monitoring.monitor import Monitor, MonitorConfig
-from streams.offset_guard import OffsetGuard
+from streams.offset_guard import Guarded, OffsetGuard
 from streams.triage import Screener
 from vigil.contracts import Alert, DeadLetter, InferenceRequest, InferenceResult, ReviewDecision
 from vigil.exceptions import ContractError
@@ -76,7 +76,10 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         MonitorConfig.from_settings(settings), store, queue, KafkaPublisher(), screener
     )
     guard = OffsetGuard(
-        settings.kafka_bootstrap, settings.monitor_app_id, settings.monitor_source_topic
+        settings.kafka_bootstrap,
+        settings.monitor_app_id,
+        settings.monitor_source_topic,
+        lambda hole: ack_skipped(app, hole),
     )
     started = asyncio.Event()
     partitions = asyncio.Event()
@@ -91,7 +94,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         started.set()
         maybe_ready()
 
-    async def values_of(events: Any) -> tuple[list[bytes], dict[tuple[str, int], int]]:
+    async def values_of(events: Any) -> Guarded:
         """The batch's values with the records Faust skipped; retried while Kafka fails:
         returning would let ``take_events`` acknowledge records never read."""
         delay = _RETRY_FIRST_S
@@ -110,9 +113,9 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             settings.worker_batch_size, within=settings.worker_batch_window_s
         ):
             await started.wait()
-            values, following = await values_of(events)
+            guarded = await values_of(events)
             results = []
-            for value in values:
+            for value in guarded.values:
                 try:
                     results.append(InferenceResult.from_json(value))
                 except ContractError:
@@ -123,7 +126,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             except Exception:  # one bad window must not stop the monitor
                 log.exception("monitoring failed on a batch of %d results", len(results))
                 monitor.stats["errors"] += 1
-            guard.done(following)
+            await guard.done(guarded)
 
     @app.agent(dead_letters, concurrency=1)
     async def probe_failures(stream: Any) -> None:

@@ -348,20 +348,26 @@ def test_the_guard_puts_skipped_records_back_in_their_place(
         return [_Event(_Message(tp, o), f"r{o}".encode()) for o in offsets]
 
     async def scenario() -> None:
-        guard = OffsetGuard(settings.kafka_bootstrap, group, topic)
+        filled: list[Hole] = []
+
+        async def on_filled(hole: Hole) -> None:
+            filled.append(hole)
+
+        guard = OffsetGuard(settings.kafka_bootstrap, group, topic, on_filled)
         await guard.on_assigned([tp, TopicPartition("another-topic", 0)])
-        values, following = await guard.values_of(batch(0, 1, 4, 5))
-        assert values == [b"r0", b"r1", b"r2", b"r3", b"r4", b"r5"]
+        guarded = await guard.values_of(batch(0, 1, 4, 5))
+        assert guarded.values == [b"r0", b"r1", b"r2", b"r3", b"r4", b"r5"]
         # Not screened (a retry): the same batch finds the same hole again.
-        assert (await guard.values_of(batch(0, 1, 4, 5)))[0] == values
-        guard.done(following)
-        assert (await guard.values_of(batch(5, 6)))[0] == [b"r5", b"r6"]  # a re-delivery
+        assert (await guard.values_of(batch(0, 1, 4, 5))) == guarded
+        await guard.done(guarded)
+        assert filled == [Hole(topic, 0, 2, 4)]  # the consumer is told, once done
+        assert (await guard.values_of(batch(5, 6))).values == [b"r5", b"r6"]  # a re-delivery
 
         committer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)
         committer.commit({tp: OffsetAndMetadata(7, "", -1)})
         committer.close()
         await guard.on_assigned([tp])  # resumes at 7: a first record at 8 skipped one
-        assert (await guard.values_of(batch(8, 9)))[0] == [b"r7", b"r8", b"r9"]
+        assert (await guard.values_of(batch(8, 9))).values == [b"r7", b"r8", b"r9"]
         guard.close()
 
     asyncio.run(scenario())
@@ -397,9 +403,10 @@ def test_transaction_markers_and_aborted_records_are_gaps_with_nothing_to_read(
         guard = OffsetGuard(settings.kafka_bootstrap, group, topic)
         await guard.on_assigned([tp])
         events = [_Event(_Message(tp, 0), b"t0"), _Event(_Message(tp, 4), b"t4")]
-        values, following = await guard.values_of(events)
-        assert values == [b"t0", b"t4"]
-        assert following == {(topic, 0): 5}
+        guarded = await guard.values_of(events)
+        assert guarded.values == [b"t0", b"t4"]
+        assert guarded.following == {(topic, 0): 5}
+        assert guarded.holes == [Hole(topic, 0, 1, 4)]
         guard.close()
 
     asyncio.run(scenario())

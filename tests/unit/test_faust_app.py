@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from faust.types import TP
 from faust.types.enums import ProcessingGuarantee
 from faust.types.tuples import Message
 
-from streams.faust_app import new_app, raw_topic
+from streams.faust_app import ack_skipped, new_app, raw_topic
+from streams.offset_guard import Hole
 from vigil.settings import VigilSettings
 
 SETTINGS = VigilSettings(kafka_bootstrap="kafka.test:9092", topic_partitions=7)
@@ -76,3 +78,17 @@ async def test_the_apps_consumer_reads_only_committed_records() -> None:
         assert consumer._isolation_level == "read_committed"
     finally:
         await consumer.stop()
+
+
+async def test_a_hole_the_guard_filled_lets_faust_commit_past_it() -> None:
+    # Faust resumed 155 records past its committed offset 10 (the guard read 10-164 back):
+    # by itself it never commits that partition again; told of the hole, it commits on.
+    app = new_app("vigil-test", SETTINGS)
+    consumer = app.consumer
+    tp = TP("llm.results", 0)
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp].extend([165, 166])
+    consumer._acked_index[tp].update([165, 166])
+    assert consumer._new_offset(tp) is None  # stuck
+    await ack_skipped(app, Hole("llm.results", 0, 10, 165))
+    assert consumer._new_offset(tp) == 167
