@@ -55,9 +55,9 @@ from reviewers.queue import ReviewQueue  # noqa: E402
 from reviewers.redis_server import redis_process  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS  # noqa: E402  (nothing calls out)
-from vigil.contracts import CheckResult, Evidence, ReviewItem  # noqa: E402
 from vigil.settings import VigilSettings, load_settings  # noqa: E402
 from vigil.supervisor import Supervisor  # noqa: E402
+from vigil_client.contracts import CheckResult, Evidence, ReviewItem  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password"
 VERSIONS = ("175b_verification", "175b_finetuning", "6b_verification", "6b_finetuning")

@@ -46,10 +46,10 @@ from inference.server import triton_process
 from streams import topics
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
-from vigil.contracts import InferenceRequest
 from vigil.settings import VigilSettings, load_settings
 from vigil.stack import SERVICE_ENV, VIGIL
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+from vigil_client.contracts import InferenceRequest
 
 UNBATCHED = "replay-trtllm-unbatched"
 

@@ -43,9 +43,9 @@ from reviewers.redis_server import redis_process  # noqa: E402
 from streams import topics  # noqa: E402
 from streams.kafka_broker import broker_process  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
-from vigil.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem  # noqa: E402
 from vigil.settings import VigilSettings, load_settings  # noqa: E402
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready  # noqa: E402
+from vigil_client.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem  # noqa: E402
 
 RAW_CLAIM = """
 local m = redis.call('ZPOPMIN', KEYS[1])

@@ -46,9 +46,9 @@ from reviewers.redis_server import redis_process
 from streams import topics
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
-from vigil.contracts import InferenceResult
 from vigil.settings import VARIANTS, VigilSettings, load_settings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+from vigil_client.contracts import InferenceResult
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from dashboard.exceptions import PermissionDenied
 from dashboard.roles import TIERS, Action, require
 from reviewers.claims import Claim
 from reviewers.queue import ReviewQueue
-from vigil.contracts import DecisionKind, ReviewDecision, ReviewItem
+from vigil_client.contracts import DecisionKind, ReviewDecision, ReviewItem
 
 
 def _tiers(user: User) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from reviewers.claims import Claim
 from reviewers.correction import correction_diff
 from reviewers.exceptions import queue_errors
 from reviewers.queue import ReviewQueue
-from vigil.contracts import DecisionKind, ReviewItem, ReviewState
+from vigil_client.contracts import DecisionKind, ReviewItem, ReviewState
 
 
 def _key(name: str, item: ReviewItem, state: ReviewState | None) -> str:

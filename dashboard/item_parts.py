@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard import reliability
 from dashboard.text_view import ShownItem, anchored, evidence_by_step
-from vigil.contracts import ReviewDecision, ReviewEvent, ReviewItem
+from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewItem
 
 FIRST_FAULTY = "First faulty step"
 

@@ -12,9 +12,9 @@ import streamlit as st
 
 from dashboard import nav
 from reviewers.exceptions import queue_errors
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
-from vigil.contracts import Alert
+from streams.monitoring.store import MonitorStore
+from vigil_client.contracts import Alert
 
 LIMIT = 50
 

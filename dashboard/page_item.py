@@ -21,9 +21,9 @@ from dashboard.text_view import has_pii, shown_item
 from reviewers.claims import Claim
 from reviewers.exceptions import queue_errors
 from reviewers.queue import ReviewQueue
-from vigil.contracts import ReviewState
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
+from vigil_client.contracts import ReviewState
 
 IDLE_LEASES = 3
 LAST_ACTIVE = "last_active"

@@ -26,7 +26,7 @@ from dashboard.auth import User
 from dashboard.exceptions import PermissionDenied
 from dashboard.roles import require
 from reviewers.exceptions import queue_errors
-from reviewers.monitor_store import MonitorStore
+from streams.monitoring.store import MonitorStore
 
 WINDOWS = 100
 CHECK_PREFIX = "check_"  # the monitor's per-check score columns (streams/monitoring/features)

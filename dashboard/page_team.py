@@ -23,7 +23,7 @@ from reviewers.agreement import AgreementReport, agreement_report
 from reviewers.console_reads import recent_activity
 from reviewers.exceptions import queue_errors
 from reviewers.queue import ReviewQueue
-from vigil.contracts import VERDICTS, ReviewDecision
+from vigil_client.contracts import VERDICTS, ReviewDecision
 
 ACTIVITY_LIMIT = 2000
 PERIODS_H = {"last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}

@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard.text_view import flag_reason
 from reviewers.console_reads import open_counts
 from reviewers.queue import ReviewQueue
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 # View kinds as ReviewQueue.view names them, with the label the count table shows.
 VIEW_KINDS = {"check": "reason", "segment": "segment", "model": "model version"}

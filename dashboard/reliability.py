@@ -2,21 +2,18 @@
 
 The reliability comes from ``vigil eval --json`` (the checks replayed over the labelled GSM8K
 solutions, ``eval/quality.py``), stored in ``check_reliability.json`` with where it came
-from. Refresh it after changing the checks or their config::
+from. Refresh it after changing the checks or their config (``vigil eval`` writes it: the
+eval is the check engine's, and the console never imports the check engine)::
 
-    .venv/bin/python -m dashboard.reliability --update
+    .venv/bin/vigil eval --reliability-file dashboard/check_reliability.json
 
-Reading a committed file keeps the console's start fast (the eval takes ~10 s) and keeps
-the console from importing the check engine (``streams``).
+Reading a committed file keeps the console's start fast (the eval takes ~10 s).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import orjson
 from vigil.exceptions import ConfigError
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "check_reliability.json"
+REFRESH_COMMAND = "vigil eval --reliability-file dashboard/check_reliability.json"
 
 # What each built-in check looks for, in words a new reviewer understands (README "Checks").
 WHAT_IT_CHECKS: dict[str, str] = {
@@ -136,43 +134,13 @@ def reliability_line(entry: CheckReliability | None, table: ReliabilityTable | N
     )
 
 
-# --- refresh --------------------------------------------------------------------------------
-
-
-def update(out: Path, data_file: Path | None = None) -> int:
-    """Run ``vigil eval --json`` in a child process and store its report with its source."""
-    argv = [sys.executable, "-m", "vigil.cli", "eval", "--json"]
-    if data_file is not None:
-        argv += ["--file", str(data_file)]
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr.decode(errors="replace"))
-        return proc.returncode
-    reports = orjson.loads(proc.stdout)
-    name = data_file.name if data_file else "model_solutions.jsonl"
-    doc = {
-        "source": f"vigil eval on {name} (labelled GSM8K, {reports[0]['n']} questions "
-        f"x {len(reports)} model variants)",
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": "python -m dashboard.reliability --update",
-        "reports": reports,
-    }
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"wrote {out}")
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--update", action="store_true", help="re-run the eval and store it")
-    parser.add_argument("--file", type=Path, default=None, help="labelled data (eval's default)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_FILE)
+    parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
     args = parser.parse_args()
-    if args.update:
-        return update(args.out, args.file)
-    table = load(args.out)
+    table = load(args.file)
     if table is None:
-        print(f"no {args.out}; run with --update")
+        print(f"no {args.file}; write it with: {REFRESH_COMMAND}")
         return 1
     for name, entry in table.checks.items():
         print(f"{name:<20} {reliability_line(entry, table)}")

@@ -11,9 +11,9 @@ import streamlit as st
 
 from dashboard import reliability
 from dashboard.auth import UserDirectory
-from reviewers.monitor_store import MonitorStore
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
+from streams.monitoring.store import MonitorStore
 from vigil.settings import VigilSettings, load_settings
 
 

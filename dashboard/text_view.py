@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vigil.contracts import CheckResult, Evidence, ReviewItem
+from vigil_client.contracts import CheckResult, Evidence, ReviewItem
 
 REDACTED_ANSWER = "<REDACTED>"
 

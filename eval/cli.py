@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,6 +25,7 @@ def run_eval(
     variants: Sequence[str] = (),
     with_samples: bool = True,
     as_json: bool = False,
+    reliability_file: Path | None = None,
 ) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -45,8 +48,24 @@ def run_eval(
     except VigilError as exc:
         say(f"error: {exc}")
         return 1
+    if reliability_file is not None:
+        write_reliability(reliability_file, report_json(reports), source)
+        say(f"wrote {reliability_file}")
     if as_json:
         print(orjson.dumps(report_json(reports), option=orjson.OPT_INDENT_2).decode())
     else:
         print(format_report(reports))
     return 0
+
+
+def write_reliability(out: Path, reports: list[dict[str, Any]], source: Path) -> None:
+    """The console's check reliability file (``dashboard/reliability.py`` reads it): the
+    eval's report with where it came from."""
+    doc = {
+        "source": f"vigil eval on {source.name} (labelled GSM8K, {reports[0]['n']} questions "
+        f"x {len(reports)} model variants)",
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "command": f"vigil eval --reliability-file {out.name}",
+        "reports": reports,
+    }
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")

@@ -30,7 +30,7 @@ from eval.exceptions import EvalError
 from eval.metrics import FlagStats, auroc, flag_stats, recall_at_budget
 from streams.checks.exceptions import CheckFailed
 from streams.triage import Screener, Triage
-from vigil.contracts import InferenceResult
+from vigil_client.contracts import InferenceResult
 
 __all__ = ["BUDGETS", "VariantReport", "evaluate_file", "format_report", "load_rows"]
 

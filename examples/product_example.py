@@ -1,8 +1,9 @@
 """A product using Vigil: submit requests, then act on the reviewers' decisions.
 
-Run the stack first (``scripts/up`` or ``.venv/bin/vigil up``), then:
+It needs only the SDK (``pip install ./sdk``), not the server. Run the stack first
+(``scripts/up`` or ``.venv/bin/vigil up``), then:
 
-    .venv/bin/python examples/product_example.py --count 3 --wait-s 120
+    python examples/product_example.py --count 3 --wait-s 120
 
 It submits GSM8K questions as product "tutor": one plain, one with three self-consistency
 samples, one held for human review whatever the checks say, and one served by the
@@ -14,35 +15,55 @@ items, and the decisions arrive here, corrections with the reviewer's answer.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from itertools import islice
+from pathlib import Path
 
-from inference.replay_data import ReplayBook
-from streams.client import VigilClient
-from vigil.settings import load_settings
+from vigil_client import VigilClient
+
+# The recorded GSM8K solutions the local stack replays, beside the repository (one JSON
+# object with a "question" per line): its questions are the ones the replay model answers.
+DEFAULT_QUESTIONS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "model_solutions.jsonl"
+)
+
+
+def read_questions(path: Path, count: int) -> list[str]:
+    with path.open() as lines:
+        return [json.loads(line)["question"] for line in islice(lines, count)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = load_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default=settings.kafka_bootstrap)
+    parser.add_argument(
+        "questions", nargs="?", type=Path, default=DEFAULT_QUESTIONS, help="GSM8K JSONL file"
+    )
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("VIGIL_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    )
+    parser.add_argument(
+        "--trtllm-model", default="replay-trtllm", help="the TensorRT-LLM-shaped model's name"
+    )
     parser.add_argument("--count", type=int, default=4, help="requests to submit (max 4 kinds)")
     parser.add_argument(
         "--wait-s", type=float, default=120.0, help="how long to wait for decisions"
     )
     args = parser.parse_args(argv)
 
-    questions = ReplayBook.load(settings.gsm8k_path).questions()
+    questions = read_questions(args.questions, args.count)
     kinds = [
         {},
         {"samples": 3},
         {"hold_for_review": True},
-        {"model": settings.trtllm_model_name},
+        {"model": args.trtllm_model},
     ]
     with VigilClient(args.bootstrap, product="tutor", tenant="school-42") as vigil:
         submitted = {}
-        for i in range(args.count):
+        for i, question in enumerate(questions):
             kind = kinds[i % len(kinds)]
-            rid = vigil.submit(questions[i], metadata={"locale": "en-GB", "plan": "pro"}, **kind)
+            rid = vigil.submit(question, metadata={"locale": "en-GB", "plan": "pro"}, **kind)
             submitted[rid] = kind
             print(f"submitted {rid} {kind or ''}")
         vigil.flush()  # raises if any request did not reach the broker

@@ -1,6 +1,6 @@
 """One hop of the record path: a raw request in, a result or a dead letter out, via Triton.
 
-Transport-free on purpose: ``streams/gateway_runner.py`` owns Kafka and calls :meth:`handle`
+Transport-free on purpose: ``inference/runner.py`` owns Kafka and calls :meth:`handle`
 for each consumed record; everything that can go wrong here ends as a :class:`DeadLetter`
 with its reason, never as an exception that would stall the consumer.
 
@@ -37,8 +37,8 @@ from inference.breaker import BreakerState, CircuitBreaker
 from inference.client import Generation, ModelRoute
 from inference.exceptions import CircuitOpen, ModelCallError
 from inference.sample_budget import SampleBudget, SamplePlan
-from vigil.contracts import DeadLetter, InferenceRequest, InferenceResult
 from vigil.exceptions import ContractError
+from vigil_client.contracts import DeadLetter, InferenceRequest, InferenceResult
 
 # A request naming the contract's default model means "the gateway's default model", so
 # products keep working when an operator serves another model by default.

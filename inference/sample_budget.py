@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vigil.contracts import InferenceRequest
 from vigil.settings import SampleRule
+from vigil_client.contracts import InferenceRequest
 
 
 @dataclass(frozen=True)

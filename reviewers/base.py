@@ -9,7 +9,7 @@ import redis
 from reviewers import lua
 from reviewers.keys import Keys, text
 from reviewers.policy import ReviewPolicy
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 
 class QueueBase:

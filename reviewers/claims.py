@@ -18,7 +18,7 @@ from typing import Any
 from reviewers.base import QueueBase, reply_text
 from reviewers.exceptions import ClaimRefused, StaleClaim
 from reviewers.keys import from_ms, text
-from vigil.contracts import ReviewTier
+from vigil_client.contracts import ReviewTier
 
 # Which tiers a role works, first choice first (the console maps its users' roles here).
 TIERS_BY_ROLE: dict[str, tuple[ReviewTier, ...]] = {

@@ -14,7 +14,7 @@ from typing import cast
 
 from reviewers.base import QueueBase
 from reviewers.keys import text
-from vigil.contracts import ReviewDecision
+from vigil_client.contracts import ReviewDecision
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import difflib
 import re
 
 from reviewers.exceptions import InvalidDecision
-from vigil.contracts import ReviewDecision, ReviewItem
+from vigil_client.contracts import ReviewDecision, ReviewItem
 
 _SPACE_COMMA_CURRENCY = re.compile(r"[\s,$€£]")
 _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")

@@ -19,7 +19,7 @@ from reviewers.correction import agreement_label, prepare
 from reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
 from reviewers.hold import decision_release
 from reviewers.keys import text
-from vigil.contracts import VERDICTS, ReviewDecision
+from vigil_client.contracts import VERDICTS, ReviewDecision
 
 # Set by decide.lua from the item's state, never by the caller.
 _SET_BY_SCRIPT = {"tier", "item_version", "final", "escalate_to"}

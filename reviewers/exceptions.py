@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from vigil.exceptions import VigilError
 
 if TYPE_CHECKING:
-    from vigil.contracts import ReviewDecision
+    from vigil_client.contracts import ReviewDecision
 
 
 class ReviewError(VigilError):

@@ -26,7 +26,7 @@ from reviewers.correction import solution_text
 from reviewers.keys import text
 from reviewers.policy import flagged_checks
 from reviewers.queue import ReviewQueue
-from vigil.contracts import ReviewDecision, ReviewItem
+from vigil_client.contracts import ReviewDecision, ReviewItem
 
 SFT_FILE = "sft.jsonl"
 STEP_LABELS_FILE = "step_labels.jsonl"

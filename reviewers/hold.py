@@ -18,7 +18,7 @@ import orjson
 from reviewers.base import QueueBase
 from reviewers.correction import solution_text
 from reviewers.policy import ItemPlan
-from vigil.contracts import ReleaseOutcome, ReviewDecision, ReviewItem, ReviewRelease
+from vigil_client.contracts import ReleaseOutcome, ReviewDecision, ReviewItem, ReviewRelease
 
 _SET_BY_SCRIPT = {"release_id", "released_at"}
 _PLACEHOLDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)

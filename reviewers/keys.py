@@ -31,7 +31,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 # The fields of an item hash that make its review state (``ReviewState``; the scripts write
 # them, ``rebuild`` restores them from each event's state).

@@ -24,7 +24,7 @@ from reviewers.base import QueueBase
 from reviewers.console_reads import settled_since
 from reviewers.correction import normalise_answer
 from reviewers.policy import flagged_checks
-from vigil.contracts import RANDOM_SAMPLE, VERDICTS, ReviewDecision, ReviewItem
+from vigil_client.contracts import RANDOM_SAMPLE, VERDICTS, ReviewDecision, ReviewItem
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...
 

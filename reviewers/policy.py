@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reviewers.keys import as_utc, epoch_ms_ceil
-from vigil.contracts import HoldFallback, ReviewItem
 from vigil.exceptions import ConfigError
+from vigil_client.contracts import HoldFallback, ReviewItem
 
 if TYPE_CHECKING:
     from vigil.settings import VigilSettings

@@ -31,7 +31,7 @@ from reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
 from reviewers.policy import ReviewPolicy, flagged_checks
 from reviewers.privacy import PrivacyMixin
 from reviewers.sla import SlaMixin
-from vigil.contracts import ReviewItem, ReviewState
+from vigil_client.contracts import ReviewItem, ReviewState
 
 __all__ = ["DECISIONS_TOPIC", "OutboxEntry", "ReviewQueue"]
 

@@ -28,7 +28,7 @@ import redis
 
 from reviewers.exceptions import RebuildError
 from reviewers.keys import STATE_FIELDS, Keys, epoch_ms, text
-from vigil.contracts import VERDICTS, ReviewEvent
+from vigil_client.contracts import VERDICTS, ReviewEvent
 
 # Not rebuilt: the outbox (already published).
 _TRANSIENT = ("outbox",)

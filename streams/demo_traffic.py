@@ -8,8 +8,8 @@ import time
 from tqdm import tqdm
 
 from inference.replay_data import ReplayBook
-from streams.client import VigilClient
 from vigil.settings import VigilSettings
+from vigil_client.client import VigilClient
 
 LOCALES = ("en-GB", "en-US", "de-DE", "fr-FR")
 PLANS = ("free", "pro", "enterprise")

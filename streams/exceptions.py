@@ -9,7 +9,3 @@ class StreamsError(VigilError):
 
 class BrokerError(StreamsError):
     """The embedded Kafka broker could not be prepared or started."""
-
-
-class PublishError(StreamsError):
-    """A record could not be produced to Kafka."""

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from streams.checks.pii import PiiReport, PiiScanner, redact
 from streams.checks.solution import ParsedSolution, parse_solution
-from vigil.contracts import CheckResult, InferenceResult, ReviewItem
+from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem
 
 __all__ = ["masked", "review_item"]
 

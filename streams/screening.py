@@ -59,10 +59,10 @@ from streams.checks.stability import (
 from streams.faust_app import ack_skipped, new_app, raw_topic
 from streams.offset_guard import OffsetGuard
 from streams.triage import Screener, Triage
-from vigil.contracts import DeadLetter, InferenceResult, is_shadow
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
+from vigil_client.contracts import DeadLetter, InferenceResult, is_shadow
 
 log = logging.getLogger("vigil.screening")
 

@@ -1,4 +1,7 @@
-"""The Kafka topics of the record path, and their explicit creation (auto-create is off)."""
+"""The Kafka topics of the record path, and their explicit creation (auto-create is off).
+
+The names are the SDK's (``vigil_client.topics``): products and server share one source.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,17 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-REQUESTS = "llm.requests"
-REQUESTS_DLQ = "llm.requests.dlq"
-RESULTS = "llm.results"
-RESULTS_DLQ = "llm.results.dlq"
-SCREENED = "llm.screened"
-DECISIONS = "review.decisions"
-# Every review state change (ReviewEvent), and held requests' releases (ReviewRelease).
-REVIEW_EVENTS = "review.events"
-RELEASES = "review.releases"
-# Drift, bias and counterfactual alerts of the monitor (Alert), keyed by alert_id.
-ALERTS = "monitor.alerts"
+from vigil_client.topics import (
+    ALERTS,
+    DECISIONS,
+    RELEASES,
+    REQUESTS,
+    REQUESTS_DLQ,
+    RESULTS,
+    RESULTS_DLQ,
+    REVIEW_EVENTS,
+    SCREENED,
+)
 
 
 @dataclass(frozen=True)

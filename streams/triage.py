@@ -29,7 +29,7 @@ from streams.checks.risk import risk_score
 from streams.checks.routing import Route, route_result
 from streams.checks.stability import DEFAULT_MAX_HISTORY, answer_label
 from streams.review_items import review_item
-from vigil.contracts import CheckResult, InferenceResult, ReviewItem, ScreeningOutcome
+from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem, ScreeningOutcome
 
 __all__ = ["Screener", "Triage"]
 

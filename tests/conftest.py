@@ -25,6 +25,22 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 
 
+# Fixtures that start real servers, and the tiers they put a test in (pyproject markers);
+# tests that start servers of their own say so in their module's ``pytestmark``.
+FIXTURE_TIERS = {
+    "redis_server": ("redis",),
+    "review_stack": ("kafka", "redis"),
+    "stack": ("kafka", "redis", "triton"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = {t for f in getattr(item, "fixturenames", ()) for t in FIXTURE_TIERS.get(f, ())}
+        for tier in sorted(needs):
+            item.add_marker(tier)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

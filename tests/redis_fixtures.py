@@ -17,10 +17,10 @@ import redis
 from reviewers.queue import ReviewQueue
 from reviewers.redis_server import redis_process
 from tests.conftest import free_port
-from vigil.contracts import CheckResult, Evidence, ReviewItem
 from vigil.exceptions import StackError
 from vigil.settings import load_settings
 from vigil.supervisor import Supervisor
+from vigil_client.contracts import CheckResult, Evidence, ReviewItem
 
 
 @pytest.fixture(scope="session")

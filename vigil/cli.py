@@ -75,12 +75,17 @@ def tail(ctx: click.Context, topic: str, from_beginning: bool, max_messages: int
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("schemas"), show_default=True)
-def schemas(out: Path) -> None:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Directory to write to  [default: the SDK's package data, sdk/vigil_client/schemas]",
+)
+def schemas(out: Path | None) -> None:
     """Export the event contracts as JSON Schema files."""
     from vigil.schema_export import write_schemas
+    from vigil_client.contracts import SCHEMAS_DIR
 
-    for path in write_schemas(out):
+    for path in write_schemas(out or SCHEMAS_DIR):
         click.echo(path)
 
 
@@ -109,7 +114,7 @@ def triton(ctx: click.Context, bind: str) -> None:
 @click.pass_context
 def gateway(ctx: click.Context) -> None:
     """Run the inference gateway: llm.requests -> Triton -> llm.results."""
-    from streams.gateway_runner import run_gateway
+    from inference.runner import run_gateway
 
     run_gateway(_settings(ctx))
 
@@ -238,6 +243,12 @@ def console(ctx: click.Context) -> None:
 @click.option("--variant", "variants", multiple=True, help="Only these variants (repeatable).")
 @click.option("--no-samples", is_flag=True, help="Without self-consistency samples (k = 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--reliability-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the console's check reliability file (dashboard/check_reliability.json).",
+)
 @click.pass_context
 def eval_(
     ctx: click.Context,
@@ -245,6 +256,7 @@ def eval_(
     variants: tuple[str, ...],
     no_samples: bool,
     as_json: bool,
+    reliability_file: Path | None,
 ) -> None:
     """Replay labelled solutions through the checks offline; print AUROC, recall, precision."""
     from eval.cli import run_eval
@@ -256,6 +268,7 @@ def eval_(
             variants=list(variants),
             with_samples=not no_samples,
             as_json=as_json,
+            reliability_file=reliability_file,
         )
     )
 

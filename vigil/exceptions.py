@@ -1,16 +1,17 @@
-"""The root of every error Vigil raises on purpose."""
+"""The server's errors, under the SDK's root ``VigilError`` (one root for both distributions).
 
+``VigilError`` and ``ContractError`` are defined by the SDK (``vigil_client.exceptions``),
+whose contracts raise the latter; they are named here so server code has one place to import
+its errors from.
+"""
 
-class VigilError(Exception):
-    """Base class: catch this to catch any error Vigil raises deliberately."""
+from vigil_client.exceptions import ContractError, VigilError
+
+__all__ = ["ConfigError", "ContractError", "StackError", "VigilError"]
 
 
 class ConfigError(VigilError):
     """The configuration is invalid or incomplete."""
-
-
-class ContractError(VigilError):
-    """A payload does not satisfy its event contract (bad JSON, wrong schema, oversize)."""
 
 
 class StackError(VigilError):

@@ -1,11 +1,15 @@
-"""Writes the contracts' JSON Schemas, so non-Python products can validate what they publish."""
+"""Writes the contracts' JSON Schemas, so non-Python products can validate what they publish.
+
+The committed files are the SDK's package data (``vigil_client.contracts.SCHEMAS_DIR``,
+``sdk/vigil_client/schemas/``): the client validates every request against them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from vigil.contracts import SCHEMA_VERSION, json_schemas
+from vigil_client.contracts import SCHEMA_VERSION, json_schemas
 
 
 def render_schemas() -> dict[str, str]:

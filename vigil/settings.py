@@ -199,7 +199,7 @@ class VigilSettings(BaseSettings):
     console_pii_roles: list[str] = Field(default_factory=lambda: ["lead", "admin"])
     console_refresh_s: float = Field(default=2.0, ge=0.5)
     console_page_size: int = Field(default=50, ge=5, le=200)
-    # Check precision measured on labelled data (`python -m dashboard.reliability --update`).
+    # Check precision measured on labelled data (written by `vigil eval --reliability-file`).
     console_check_reliability: Path = REPO_ROOT / "dashboard" / "check_reliability.json"
 
     def as_env(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from streams.checks.solution import ParsedSolution, parse_solution
-from vigil.contracts import CheckResult, InferenceResult
+from vigil_client.contracts import CheckResult, InferenceResult
 
 __all__ = [
     "AnswerRecord",

@@ -13,7 +13,7 @@ import functools
 import re
 
 from streams.checks.base import BaseCheck, CheckInput
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "CoverageCheck", "check_coverage"]
 

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from streams.checks.base import BaseCheck, CheckInput, normalise_prompt, prompt_key
 from streams.checks.exceptions import ChecksError
 from streams.checks.tfidf import CharTfidf
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "NoveltyCheck", "NoveltyIndex", "similarities", "top_mean"]
 

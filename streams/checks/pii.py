@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.checks.base import BaseCheck, CheckInput
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "PiiCheck", "PiiFinding", "PiiScanner", "leaked", "redact"]
 

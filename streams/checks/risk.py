@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from streams.checks.config import RiskSection
-from vigil.contracts import CheckResult
+from vigil_client.contracts import CheckResult
 
 __all__ = ["risk_score"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from streams.checks.config import ChecksConfig, RouteRule
-from vigil.contracts import RANDOM_SAMPLE, CheckResult, InferenceResult
+from vigil_client.contracts import RANDOM_SAMPLE, CheckResult, InferenceResult
 
 __all__ = ["RANDOM_SAMPLE", "Route", "route_result", "sampled"]
 

@@ -26,7 +26,7 @@ from streams.checks.arithmetic import parse_number
 from streams.checks.base import BaseCheck, CheckInput
 from streams.checks.exceptions import ArithmeticParseError
 from streams.checks.solution import ParsedSolution
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "SelfConsistencyCheck", "check_self_consistency"]
 

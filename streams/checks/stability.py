@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import orjson
 
 from streams.checks.base import AnswerRecord, BaseCheck, CheckInput
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = [
     "CHECK_NAME",

@@ -46,7 +46,7 @@ from streams.checks.solution import (
     parse_solution,
     stated_expression,
 )
-from vigil.contracts import CheckResult, Evidence
+from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = [
     "CHECK_NAME",

@@ -22,18 +22,24 @@ from typing import Any
 
 import faust
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.faust_app import ack_skipped, new_app, raw_topic
 from streams.monitoring.monitor import Monitor, MonitorConfig
+from streams.monitoring.store import MonitorStore
 from streams.offset_guard import Guarded, OffsetGuard
 from streams.triage import Screener
-from vigil.contracts import Alert, DeadLetter, InferenceRequest, InferenceResult, ReviewDecision
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
+from vigil_client.contracts import (
+    Alert,
+    DeadLetter,
+    InferenceRequest,
+    InferenceResult,
+    ReviewDecision,
+)
 
 log = logging.getLogger("vigil.monitor")
 

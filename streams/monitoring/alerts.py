@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from vigil.contracts import Alert, AlertFeature, AlertSegment, new_request_id, utcnow
+from vigil_client.contracts import Alert, AlertFeature, AlertSegment, new_request_id, utcnow
 
 if TYPE_CHECKING:
     from streams.monitoring.bias import SegmentFinding

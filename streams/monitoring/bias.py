@@ -25,7 +25,7 @@ from typing import Any
 
 from scipy import stats
 
-from vigil.contracts import PROBE_KEY, PROBE_OF_KEY, VERDICTS, ReviewDecision
+from vigil_client.contracts import PROBE_KEY, PROBE_OF_KEY, VERDICTS, ReviewDecision
 
 # An attribute with more values than this is an identifier, not a segment.
 MAX_SEGMENT_VALUES = 20

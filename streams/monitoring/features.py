@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.checks.solution import normalise_answer, parse_solution
-from vigil.contracts import InferenceResult, ScreeningOutcome
+from vigil_client.contracts import InferenceResult, ScreeningOutcome
 
 # Columns by Evidently type (check_* columns are numerical too and found by prefix).
 NUMERICAL = (

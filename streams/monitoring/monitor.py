@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams import review_items
 from streams.monitoring import drift, webhooks
@@ -36,10 +35,11 @@ from streams.monitoring.features import extract_features
 from streams.monitoring.probing import ProbeDesk
 from streams.monitoring.publisher import Publisher
 from streams.monitoring.reference import Reference, build_reference, load_source_rows
+from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Judged, Verdicts
 from streams.monitoring.windows import ClosedWindow, TumblingWindow
 from streams.triage import Screener
-from vigil.contracts import (
+from vigil_client.contracts import (
     Alert,
     DeadLetter,
     InferenceResult,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from streams.checks.solution import normalise_answer, parse_solution
 from streams.monitoring import wordlist
 from streams.review_items import review_item
-from vigil.contracts import (
+from vigil_client.contracts import (
     PROBE_KEY,
     PROBE_OF_KEY,
     SHADOW_PRODUCT,

@@ -12,14 +12,14 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams.monitoring import probes
 from streams.monitoring.alerts import Change, Hysteresis, counterfactual_alert
 from streams.monitoring.config import MonitorConfig
 from streams.monitoring.publisher import Publisher
+from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Verdicts
-from vigil.contracts import Alert, DeadLetter, InferenceResult
+from vigil_client.contracts import Alert, DeadLetter, InferenceResult
 
 STATE = "counterfactual"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from vigil.contracts import Alert, InferenceRequest
+from vigil_client.contracts import Alert, InferenceRequest
 
 __all__ = ["Publisher"]
 

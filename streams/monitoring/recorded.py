@@ -15,7 +15,7 @@ from pathlib import Path
 
 from inference.replay_data import ReplayBook
 from inference.replay_model import VARIANT_VERSIONS
-from vigil.contracts import InferenceResult, new_request_id
+from vigil_client.contracts import InferenceResult, new_request_id
 
 
 class RecordedTraffic:

@@ -39,8 +39,8 @@ from streams.monitoring.features import (
     numerical_columns,
 )
 from streams.monitoring.verdicts import Verdicts
-from vigil.contracts import InferenceResult
 from vigil.exceptions import ContractError
+from vigil_client.contracts import InferenceResult
 
 FORMAT_VERSION = 1
 

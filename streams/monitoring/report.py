@@ -14,10 +14,10 @@ from pathlib import Path
 
 import orjson
 
-from reviewers.monitor_store import MonitorStore
 from streams.monitoring import drift
 from streams.monitoring.exceptions import MonitoringError
 from streams.monitoring.reference import Reference
+from streams.monitoring.store import MonitorStore
 from vigil.settings import VigilSettings
 
 

@@ -32,7 +32,7 @@ from streams.checks.stability import (
     encode_history,
 )
 from streams.triage import Screener
-from vigil.contracts import InferenceResult, ScreeningOutcome
+from vigil_client.contracts import InferenceResult, ScreeningOutcome
 
 __all__ = ["Judged", "Verdicts"]
 

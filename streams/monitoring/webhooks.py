@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from vigil.contracts import Alert
+from vigil_client.contracts import Alert
 
 SIGNATURE_HEADER = "X-Vigil-Signature"
 TIMESTAMP_HEADER = "X-Vigil-Timestamp"

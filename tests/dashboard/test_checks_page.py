@@ -12,7 +12,7 @@ from reviewers.outcomes import RANDOM_SAMPLE
 from reviewers.queue import ReviewQueue
 from tests.dashboard.apptest_helpers import HOSTILE, errors, login, markdowns, metric, start, texts
 from tests.reviewers.helpers import decision
-from vigil.contracts import CheckResult, ReviewItem
+from vigil_client.contracts import CheckResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 CLEAN = [CheckResult(check="self_consistency", score=0.1, flagged=False)]

@@ -22,7 +22,7 @@ from tests.dashboard.apptest_helpers import (
     start,
     texts,
 )
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 

@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from dashboard.auth import hash_password
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
+from streams.monitoring.store import MonitorStore
 from tests.dashboard.apptest_helpers import (
     HOSTILE,
     PASSWORD,
@@ -32,7 +32,7 @@ from tests.dashboard.apptest_helpers import (
 )
 from tests.dashboard.monitor_data import window_rows, window_summary
 from tests.reviewers.helpers import decision
-from vigil.contracts import Alert, AlertSegment, ReviewItem
+from vigil_client.contracts import Alert, AlertSegment, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 MONITOR = "vigil-monitor"  # the default VIGIL_MONITOR_APP_ID

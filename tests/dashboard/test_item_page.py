@@ -32,7 +32,7 @@ from tests.dashboard.apptest_helpers import (
     start,
     texts,
 )
-from vigil.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem
+from vigil_client.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 

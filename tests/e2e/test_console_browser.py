@@ -20,13 +20,15 @@ import pytest
 import redis
 from kafka import KafkaConsumer
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.monitoring.monitor import sample_item
+from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Judged
 from tests.dashboard.monitor_data import window_rows, window_summary
-from vigil.contracts import (
+from vigil.settings import VigilSettings
+from vigil.supervisor import Supervisor
+from vigil_client.contracts import (
     Alert,
     CheckResult,
     Evidence,
@@ -35,10 +37,8 @@ from vigil.contracts import (
     ReviewItem,
     ScreeningOutcome,
 )
-from vigil.settings import VigilSettings
-from vigil.supervisor import Supervisor
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.browser]
 
 PASSWORD = "vigil-demo"  # dashboard/users.toml's demo users
 WAIT_MS = 30_000

@@ -28,22 +28,22 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from inference.runner import GROUP_ID as GATEWAY_GROUP
 from inference.server import triton_process
 from reviewers.queue import ReviewQueue
 from reviewers.redis_server import redis_process
 from streams import topics
 from streams.checks.routing import RANDOM_SAMPLE
-from streams.gateway_runner import GROUP_ID as GATEWAY_GROUP
 from streams.kafka_broker import broker_process
 from streams.screening import APP_ID as WORKER_GROUP
 from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
-from vigil.contracts import InferenceRequest, InferenceResult, ScreeningOutcome
 from vigil.settings import VigilSettings
 from vigil.stack import VIGIL, service_process
 from vigil.supervisor import Supervisor
+from vigil_client.contracts import InferenceRequest, InferenceResult, ScreeningOutcome
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.triton]
 
 TOTAL = 20_000
 PREFIX = "once"

@@ -4,10 +4,11 @@ token counts, metadata, and the product SDK's whole loop (submit -> review -> de
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
-
-import pytest
+import time
+from pathlib import Path
 
 from inference.adapters import GenerationParams, load_adapter
 from inference.client import ModelRoute, TritonClient
@@ -15,22 +16,23 @@ from inference.exceptions import ModelCallError
 from inference.gateway import Gateway
 from inference.replay_data import ReplayBook
 from inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
+from inference.runner import routes_from_settings
 from reviewers.queue import ReviewQueue
 from streams import topics
-from streams.client import VigilClient
-from streams.gateway_runner import routes_from_settings
 from tests.conftest import consume_until
-from vigil.contracts import (
+from vigil.settings import REPO_ROOT, VigilSettings
+from vigil.supervisor import Supervisor
+from vigil_client.client import VigilClient
+from vigil_client.contracts import (
     DeadLetter,
     InferenceRequest,
     InferenceResult,
     ReviewDecision,
     ScreeningOutcome,
 )
-from vigil.settings import REPO_ROOT, VigilSettings
-from vigil.supervisor import Supervisor
 
-pytestmark = pytest.mark.integration
+# What a product would get with the server's stack: none of it may come with the SDK.
+SERVER_ONLY_MODULES = ("faust", "streamlit", "tritonclient", "orjson")
 
 
 def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
@@ -191,22 +193,57 @@ def test_a_product_gets_decisions_and_corrections_for_its_own_requests(
 
 
 def test_the_runnable_product_example_submits_and_waits(
-    stack: Supervisor, stack_settings: VigilSettings
+    stack: Supervisor, stack_settings: VigilSettings, tmp_path: Path
 ) -> None:
+    """The example, run by a fresh venv holding the SDK alone (``pip install ./sdk``)."""
     s = stack_settings
+    venv = tmp_path / "product-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    # From a copy: a non-editable install builds in the source tree (build/, egg-info).
+    sdk = shutil.copytree(
+        REPO_ROOT / "sdk",
+        tmp_path / "sdk",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    t0 = time.monotonic()
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, str(sdk)], check=True, timeout=300)
+    print(f"\nvigil-client installed into a fresh venv in {time.monotonic() - t0:.1f}s")
+
+    # Run outside the repository, so nothing of it is importable but the installed SDK.
+    probe = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util, vigil_client\n"
+            "print(vigil_client.__file__)\n"
+            f"print([m for m in {SERVER_ONLY_MODULES!r} if importlib.util.find_spec(m)])",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    location, importable = probe.stdout.splitlines()
+    assert Path(location).is_relative_to(venv), location
+    assert importable == "[]", f"the SDK's venv has server modules: {importable}"
+
     out = subprocess.run(
         [
-            sys.executable,
-            "examples/product_example.py",
-            "--bootstrap",
-            s.kafka_bootstrap,
+            python,
+            str(REPO_ROOT / "examples" / "product_example.py"),
+            str(s.gsm8k_path),
+            "--trtllm-model",
+            s.trtllm_model_name,
             "--count",
             "4",
             "--wait-s",
             "2",
         ],
-        cwd=REPO_ROOT,
-        env={**s.as_env(), "PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1"},
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "VIGIL_KAFKA_BOOTSTRAP": s.kafka_bootstrap},
         capture_output=True,
         text=True,
         timeout=120,

@@ -19,19 +19,19 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from inference.replay_data import ReplayBook
+from inference.runner import GROUP_ID, STATS_FILE
 from inference.server import triton_process
 from streams import topics
-from streams.client import VigilClient
-from streams.gateway_runner import GROUP_ID, STATS_FILE
 from streams.kafka_broker import broker_process
 from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
-from vigil.contracts import DeadLetter
 from vigil.settings import VigilSettings
 from vigil.stack import SERVICE_ENV, VIGIL
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+from vigil_client.client import VigilClient
+from vigil_client.contracts import DeadLetter
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.triton]
 
 MAX_PENDING = 16
 

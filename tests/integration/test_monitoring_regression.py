@@ -21,18 +21,18 @@ from kafka import KafkaConsumer
 
 from inference.replay_data import ReplayBook
 from inference.server import triton_process
-from reviewers.monitor_store import MonitorStore
 from reviewers.redis_server import redis_process
 from streams import topics
-from streams.client import VigilClient
 from streams.kafka_broker import broker_process
+from streams.monitoring.store import MonitorStore
 from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
-from vigil.contracts import Alert
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+from vigil_client.client import VigilClient
+from vigil_client.contracts import Alert
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.triton]
 
 W = 200
 REFERENCE = 5 * W

@@ -29,16 +29,20 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.monitoring.recorded import RecordedTraffic
+from streams.monitoring.store import MonitorStore
 from streams.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from vigil.contracts import PROBE_KEY, SHADOW_PRODUCT, Alert, InferenceResult, ScreeningOutcome
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
-
-pytestmark = pytest.mark.integration
+from vigil_client.contracts import (
+    PROBE_KEY,
+    SHADOW_PRODUCT,
+    Alert,
+    InferenceResult,
+    ScreeningOutcome,
+)
 
 W = 200
 REFERENCE = 5 * W

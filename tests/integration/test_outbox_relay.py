@@ -29,11 +29,11 @@ from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
 from tests.redis_fixtures import review_item
 from tests.reviewers.helpers import decision, outbox
-from vigil.contracts import ReviewEvent
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
+from vigil_client.contracts import ReviewEvent
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 DEAD = "relay-old-host"
 # Short, so the test does not wait a minute; only the dead relay's entries are pending.

@@ -10,7 +10,6 @@ import random
 import uuid
 
 import orjson
-import pytest
 from kafka import KafkaProducer
 
 from inference.replay_data import ReplayBook
@@ -18,13 +17,11 @@ from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.checks.routing import RANDOM_SAMPLE
 from streams.checks.steps import check_steps
-from streams.client import VigilClient
 from tests.conftest import consume_until
-from vigil.contracts import DeadLetter, ReviewDecision, ScreeningOutcome
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
-
-pytestmark = pytest.mark.integration
+from vigil_client.client import VigilClient
+from vigil_client.contracts import DeadLetter, ReviewDecision, ScreeningOutcome
 
 
 def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(

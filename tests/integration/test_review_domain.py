@@ -24,7 +24,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import pytest
 import redis
 from kafka import KafkaConsumer
 
@@ -32,14 +31,12 @@ from reviewers.exceptions import InvalidDecision
 from reviewers.queue import ReviewQueue
 from reviewers.rebuild import snapshot
 from streams import topics
-from streams.client import VigilClient
 from tests.integration.review_stack import ReviewStack, review_stack
 from tests.redis_fixtures import review_item
-from vigil.contracts import ReviewDecision, ReviewEvent, ReviewRelease
+from vigil_client.client import VigilClient
+from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewRelease
 
 __all__ = ["review_stack"]
-pytestmark = pytest.mark.integration
-
 REVIEWERS = 50
 ITEMS = 1000
 KEPT = "kept-claim"  # held by "keeper" across the crash; assigned, so no reviewer takes it

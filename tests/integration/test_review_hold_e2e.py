@@ -8,16 +8,12 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from inference.replay_data import ReplayBook
 from reviewers.queue import ReviewQueue
-from streams.client import VigilClient
-from vigil.contracts import ReviewDecision, ReviewRelease
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
-
-pytestmark = pytest.mark.integration
+from vigil_client.client import VigilClient
+from vigil_client.contracts import ReviewDecision, ReviewRelease
 
 
 def _release_of(client: VigilClient, request_id: str, timeout_s: float) -> list[ReviewRelease]:

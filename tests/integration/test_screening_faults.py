@@ -40,11 +40,11 @@ from streams.kafka_broker import broker_process
 from streams.offset_guard import Hole, HoleReader, OffsetGuard, OffsetTracker
 from streams.topics import ensure_topics
 from tests.conftest import free_port
-from vigil.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
 from vigil.settings import VARIANTS, VigilSettings, load_settings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
+from vigil_client.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 EXPLODE = "[explode]"
 TOTAL = 20_000

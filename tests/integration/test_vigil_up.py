@@ -14,7 +14,7 @@ import pytest
 from inference.server import triton_workspace
 from tests.conftest import isolated_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.triton]
 
 
 def _descendants(root: int) -> set[int]:

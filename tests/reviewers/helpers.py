@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from reviewers.outbox import OutboxEntry
 from reviewers.queue import ReviewQueue
-from vigil.contracts import ReviewDecision, ReviewEvent, ReviewItem
+from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewItem
 
 
 def decision(

@@ -11,7 +11,7 @@ import pytest
 from reviewers.exceptions import ClaimRefused, InvalidDecision, StaleClaim
 from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision, events
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 

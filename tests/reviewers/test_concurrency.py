@@ -17,7 +17,7 @@ from reviewers.exceptions import InvalidDecision, StaleClaim
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision
-from vigil.contracts import ReviewDecision, ReviewItem
+from vigil_client.contracts import ReviewDecision, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 REVIEWERS = 50

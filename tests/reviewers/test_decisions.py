@@ -10,7 +10,7 @@ import pytest
 from reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
 from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision, events, outbox
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 FIXED = ["April: 48", "May: 48 / 2 = 24", "Total: 48 + 24 = 72"]

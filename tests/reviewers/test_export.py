@@ -10,7 +10,7 @@ import orjson
 from reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
 from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 FIXED = ["April: 48", "May: 48 / 2 = 24", "Total: 48 + 24 = 72"]

@@ -27,7 +27,7 @@ from streams.checks.config import load_config
 from streams.triage import Screener
 from tests.redis_fixtures import review_item
 from tests.reviewers.helpers import decision
-from vigil.contracts import CheckResult, InferenceResult, ReviewItem
+from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 FIXED = ["April: 48", "May: 48 / 2 = 24", "Total: 48 + 24 = 72"]

@@ -13,7 +13,7 @@ from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from reviewers.rebuild import snapshot
 from tests.reviewers.helpers import decision, outbox, outbox_events
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 

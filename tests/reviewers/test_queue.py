@@ -15,7 +15,7 @@ from reviewers.exceptions import InvalidDecision, ItemNotFound
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import DECISIONS_TOPIC, ReviewQueue
 from tests.reviewers.helpers import decision, events, outbox, outbox_events
-from vigil.contracts import CheckResult, ReviewDecision, ReviewEvent, ReviewItem
+from vigil_client.contracts import CheckResult, ReviewDecision, ReviewEvent, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from reviewers.exceptions import ClaimRefused, InvalidDecision, RebuildError, St
 from reviewers.queue import ReviewQueue
 from reviewers.rebuild import RebuildStats, rebuild, snapshot
 from tests.reviewers.helpers import decision, events, outbox
-from vigil.contracts import ReviewItem
+from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
 

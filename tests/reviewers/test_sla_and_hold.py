@@ -13,7 +13,7 @@ from reviewers.exceptions import StaleClaim
 from reviewers.queue import ReviewQueue
 from reviewers.sla import TickResult
 from tests.reviewers.helpers import decision, events, outbox
-from vigil.contracts import ReviewItem, ReviewRelease
+from vigil_client.contracts import ReviewItem, ReviewRelease
 
 MakeItem = Callable[..., ReviewItem]
 

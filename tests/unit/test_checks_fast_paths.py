@@ -31,8 +31,8 @@ from streams.checks.stability import RecentPrompts, encode_history
 from streams.checks.steps import _NGRAM, _NGRAM_REPEATS, _RUN_RE, _repeated_ngram, _repeated_unit
 from streams.checks.tfidf import CharTfidf
 from streams.triage import Screener, Triage
-from vigil.contracts import CheckResult, InferenceResult
 from vigil.settings import load_settings
+from vigil_client.contracts import CheckResult, InferenceResult
 
 SETTINGS = load_settings()
 

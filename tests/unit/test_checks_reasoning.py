@@ -18,7 +18,7 @@ from streams.checks.stability import (
     history_before,
 )
 from streams.checks.steps import check_steps
-from vigil.contracts import InferenceResult
+from vigil_client.contracts import InferenceResult
 
 GOOD = "He has 3+4 = <<3+4=7>>7 apples\nThen 7*2 = <<7*2=14>>14 apples\nA: 14"
 SAME_OTHER_WAY = "Twice 3 is <<3*2=6>>6 and twice 4 is <<4*2=8>>8\nSo 6+8 = <<6+8=14>>14\nA: 14"

@@ -6,17 +6,18 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from vigil.contracts import CONTRACTS, InferenceRequest, json_schemas
 from vigil.exceptions import ContractError
 from vigil.schema_export import render_schemas
+from vigil_client.contracts import CONTRACTS, InferenceRequest, json_schemas
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+# The published schemas are the SDK's package data, committed where `vigil schemas` writes them.
+SCHEMAS = Path(__file__).resolve().parents[2] / "sdk" / "vigil_client" / "schemas"
 
 
 def test_committed_schema_files_match_the_contracts() -> None:
     rendered = render_schemas()
     on_disk = {p.name: p.read_text() for p in SCHEMAS.glob("*.json")}
-    assert on_disk == rendered, "schemas/ is stale: run `vigil schemas`"
+    assert on_disk == rendered, "sdk/vigil_client/schemas/ is stale: run `vigil schemas`"
 
 
 def test_every_contract_has_version_and_request_id() -> None:

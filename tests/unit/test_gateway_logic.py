@@ -13,8 +13,8 @@ from inference.client import Generation, ModelRoute
 from inference.exceptions import ModelCallError
 from inference.gateway import Gateway, RetryPolicy, Routes
 from inference.sample_budget import SampleBudget
-from vigil.contracts import InferenceRequest
 from vigil.settings import SampleRule
+from vigil_client.contracts import InferenceRequest
 
 VLLM = ModelRoute("m", VllmAdapter())
 TRT = ModelRoute("m-trt", TrtLlmAdapter())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from inference.sample_budget import SampleBudget, rule_samples, share_point
-from vigil.contracts import InferenceRequest
 from vigil.settings import SampleRule
+from vigil_client.contracts import InferenceRequest
 
 
 def _ask(rid: str, k: int = 3) -> InferenceRequest:

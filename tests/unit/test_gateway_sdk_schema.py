@@ -7,9 +7,14 @@ import json
 import orjson
 import pytest
 
-from streams.client import PUBLISHED_SCHEMA, VigilClient, request_validator, validate_request_json
-from vigil.contracts import InferenceRequest, json_schemas
 from vigil.exceptions import ContractError
+from vigil_client.client import (
+    PUBLISHED_SCHEMA,
+    VigilClient,
+    request_validator,
+    validate_request_json,
+)
+from vigil_client.contracts import InferenceRequest, json_schemas
 
 
 def offline_client(product: str = "tutor") -> VigilClient:

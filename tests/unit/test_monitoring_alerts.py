@@ -20,7 +20,7 @@ from streams.monitoring.webhooks import (
     slack_payload,
     verify,
 )
-from vigil.contracts import Alert, AlertFeature
+from vigil_client.contracts import Alert, AlertFeature
 
 SECRET = "s3cret"
 

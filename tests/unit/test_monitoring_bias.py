@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from streams.monitoring.bias import BiasTracker
-from vigil.contracts import ReviewDecision
+from vigil_client.contracts import ReviewDecision
 
 
 def rows(n: int, flag_rate: float, locale: str, rng: random.Random, chars: float = 300.0):

@@ -21,7 +21,7 @@ from streams.monitoring.features import (
 from streams.monitoring.verdicts import Verdicts
 from streams.monitoring.windows import TumblingWindow
 from streams.triage import Screener
-from vigil.contracts import InferenceResult
+from vigil_client.contracts import InferenceResult
 
 OUTPUT = "She sold 48 / 2 = <<48/2=24>>24 clips in May.\nIn total 48 + 24 = <<48+24=72>>72.\nA: 72"
 

@@ -14,16 +14,17 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from reviewers.monitor_store import MonitorStore
 from reviewers.queue import ReviewQueue
 from streams.monitoring.monitor import Monitor, MonitorConfig, sample_item
 from streams.monitoring.probes import counterfactuals
 from streams.monitoring.recorded import RecordedTraffic
+from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Judged
 from streams.triage import Screener, Triage
 from tests.redis_fixtures import redis_client, redis_server
 from vigil.cli import main
-from vigil.contracts import (
+from vigil.settings import load_settings
+from vigil_client.contracts import (
     PROBE_KEY,
     SHADOW_PRODUCT,
     Alert,
@@ -31,7 +32,6 @@ from vigil.contracts import (
     InferenceRequest,
     InferenceResult,
 )
-from vigil.settings import load_settings
 
 __all__ = ["redis_client", "redis_server"]
 

@@ -16,7 +16,7 @@ from streams.monitoring.probes import (
     shadow_request,
     swap_terms,
 )
-from vigil.contracts import (
+from vigil_client.contracts import (
     PROBE_KEY,
     PROBE_OF_KEY,
     SHADOW_PRODUCT,

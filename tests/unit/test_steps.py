@@ -17,7 +17,7 @@ from streams.checks import (
 )
 from streams.checks.solution import stated_expression
 from streams.checks.steps import CHECK_NAME
-from vigil.contracts import CheckResult
+from vigil_client.contracts import CheckResult
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/gsm8k/model_solutions.jsonl"
 VARIANTS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")

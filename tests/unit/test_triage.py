@@ -16,7 +16,7 @@ from streams.checks.registry import build_checks
 from streams.checks.risk import risk_score
 from streams.checks.routing import RANDOM_SAMPLE, route_result, sampled
 from streams.triage import Screener, Triage
-from vigil.contracts import CheckResult, InferenceResult
+from vigil_client.contracts import CheckResult, InferenceResult
 
 GOOD = "He has 3+4 = <<3+4=7>>7 apples\nThen 7*2 = <<7*2=14>>14 apples\nA: 14"
 WRONG_MATH = "He has 3+4 = <<3+4=8>>8 apples\nA: 8"

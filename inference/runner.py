@@ -38,14 +38,14 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from inference.adapters import load_adapter
+from inference.backpressure import FlowControl, OffsetTracker
 from inference.breaker import BreakerState, CircuitBreaker
 from inference.client import ModelRoute, TritonClient
 from inference.gateway import Gateway, Handled, Reasoner, RetryPolicy, Routes
 from inference.sample_budget import SampleBudget
-from streams import topics
-from streams.backpressure import FlowControl, OffsetTracker
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
+from vigil_client import topics
 
 log = logging.getLogger("vigil.gateway")
 

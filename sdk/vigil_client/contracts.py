@@ -1,22 +1,25 @@
 """The event contracts: every record that crosses a Kafka topic, in one place.
 
 All records are JSON objects with ``schema_version`` and ``request_id`` (the idempotency key
-everywhere) and UTC timestamps. ``vigil schemas`` exports them as JSON Schema files under
-``schemas/`` so products in other languages can publish and consume them.
+everywhere) and UTC timestamps. Their JSON Schemas ship in this package (``SCHEMAS_DIR``,
+written by the server's ``vigil schemas``) so products in other languages can publish and
+consume them.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vigil.exceptions import ContractError
+from vigil_client.exceptions import ContractError
 
 SCHEMA_VERSION = 1
+# The published JSON Schema files (package data): ``<contract>.v<SCHEMA_VERSION>.json``.
+SCHEMAS_DIR = Path(__file__).with_name("schemas")
 
 RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
@@ -37,7 +40,7 @@ class _Record(BaseModel):
     schema_version: Literal[1] = 1
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Any:

@@ -1,6 +1,6 @@
 """The product SDK (kafka-python): submit inference requests, consume the review decisions.
 
-    from streams.client import VigilClient
+    from vigil_client import VigilClient
 
     with VigilClient("127.0.0.1:19092", product="checkout") as vigil:
         request_id = vigil.submit("What is 2 + 2?", metadata={"locale": "en"}, samples=3)
@@ -10,9 +10,9 @@
 
 Every request is validated twice before it is sent: by the pydantic contract (which fills the
 defaults) and then, as the exact JSON that goes on the wire, against the *published* JSON
-Schema (``schemas/inference_request.v1.json``), the same file non-Python products use. Sends
-are asynchronous and batched; a send that fails is reported by :meth:`VigilClient.flush` (or
-at once with ``wait=True``), never dropped silently.
+Schema (``vigil_client/schemas/inference_request.v1.json``, shipped in this package), the
+same file non-Python products use. Sends are asynchronous and batched; a send that fails is
+reported by :meth:`VigilClient.flush` (or at once with ``wait=True``), never dropped silently.
 """
 
 from __future__ import annotations
@@ -26,29 +26,25 @@ from types import TracebackType
 from typing import Any
 
 import jsonschema
-import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams import topics
-from streams.exceptions import PublishError
-from vigil.contracts import (
+from vigil_client.contracts import (
     SCHEMA_VERSION,
+    SCHEMAS_DIR,
     InferenceRequest,
     ReviewDecision,
     ReviewRelease,
-    json_schemas,
 )
-from vigil.exceptions import ContractError
-from vigil.settings import REPO_ROOT
+from vigil_client.exceptions import ContractError, PublishError
+from vigil_client.topics import DECISIONS, RELEASES, REQUESTS
 
-PUBLISHED_SCHEMA = REPO_ROOT / "schemas" / f"inference_request.v{SCHEMA_VERSION}.json"
+PUBLISHED_SCHEMA = SCHEMAS_DIR / f"inference_request.v{SCHEMA_VERSION}.json"
 
 
 @lru_cache(maxsize=4)
 def request_validator(path: Path = PUBLISHED_SCHEMA) -> jsonschema.protocols.Validator:
-    """The validator of the published request schema (the committed file; where the package
-    is installed without the repository, the identical schema generated from the contract)."""
-    schema = json.loads(path.read_text()) if path.is_file() else json_schemas()["inference_request"]
+    """The validator of the published request schema (the file shipped in this package)."""
+    schema = json.loads(path.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
@@ -56,7 +52,7 @@ def request_validator(path: Path = PUBLISHED_SCHEMA) -> jsonschema.protocols.Val
 
 def validate_request_json(payload: bytes, validator: jsonschema.protocols.Validator) -> None:
     """Raise :class:`ContractError` listing every violation of the published schema."""
-    errors = sorted(validator.iter_errors(orjson.loads(payload)), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(json.loads(payload)), key=lambda e: list(e.path))
     if errors:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.path) or '<root>'}: {e.message}" for e in errors
@@ -151,7 +147,7 @@ class VigilClient:
         payload = request.to_json()
         validate_request_json(payload, self._validator)
         rid = request.request_id
-        future = self._producer.send(topics.REQUESTS, value=payload, key=rid.encode())
+        future = self._producer.send(REQUESTS, value=payload, key=rid.encode())
         if wait:
             try:
                 future.get(timeout=30)
@@ -191,7 +187,7 @@ class VigilClient:
         """
         wanted = set(request_ids) if request_ids is not None else None
         seen: set[str] = set()
-        for raw in self._read(topics.DECISIONS, group_id, from_beginning, timeout_ms):
+        for raw in self._read(DECISIONS, group_id, from_beginning, timeout_ms):
             decision: ReviewDecision = ReviewDecision.from_json(raw)
             if not self._mine(decision, wanted, corrections_only):
                 continue
@@ -247,7 +243,7 @@ class VigilClient:
         fires. Show ``answer``/``output`` only if ``deliver``. Duplicates are dropped here."""
         wanted = set(request_ids) if request_ids is not None else None
         seen: set[str] = set()
-        for raw in self._read(topics.RELEASES, group_id, from_beginning, timeout_ms):
+        for raw in self._read(RELEASES, group_id, from_beginning, timeout_ms):
             release: ReviewRelease = ReviewRelease.from_json(raw)
             if self.product is not None and release.product != self.product:
                 continue

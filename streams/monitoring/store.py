@@ -26,7 +26,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from vigil.contracts import Alert
+from vigil_client.contracts import Alert
 
 HTML_TTL_S = 3600
 KEEP_PROBES = 10_000
