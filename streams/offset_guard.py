@@ -177,21 +177,21 @@ class OffsetGuard:
     batch's values with the records the consumer skipped put back in their place.
 
     Events are Faust's (``event.message.tp``, ``event.message.offset``, ``event.value``).
-    ``on_filled`` is told of every hole once its batch is done: the consumer never handed
-    those offsets over, so it must be told they are finished (``faust_app.ack_skipped``), or
-    it may never commit past them."""
+    ``on_done`` is given each batch's next offsets once it is done (all of them finished,
+    skipped records included): the worker commits by them (``faust_app.ProgressCommitter``),
+    since the consumer itself may never commit past records it skipped."""
 
     def __init__(
         self,
         bootstrap: str,
         group_id: str,
         topic: str,
-        on_filled: Callable[[Hole], Awaitable[None]] | None = None,
+        on_done: Callable[[dict[Partition, int]], Awaitable[None]] | None = None,
     ) -> None:
         self.topic = topic
         self._tracker = OffsetTracker()
         self._reader = HoleReader(bootstrap, group_id)
-        self._on_filled = on_filled
+        self._on_done = on_done
 
     async def _start(self, partition: Partition) -> None:
         committed = await asyncio.to_thread(self._reader.committed, partition)
@@ -238,9 +238,8 @@ class OffsetGuard:
     async def done(self, batch: Guarded) -> None:
         """The batch ``values_of`` planned is screened: its partitions move on."""
         self._tracker.commit(batch.following)
-        if self._on_filled is not None:
-            for hole in batch.holes:
-                await self._on_filled(hole)
+        if self._on_done is not None:
+            await self._on_done(batch.following)
 
     def close(self) -> None:
         self._reader.close()

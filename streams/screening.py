@@ -56,7 +56,7 @@ from streams.checks.stability import (
     decode_history,
     encode_history,
 )
-from streams.faust_app import ack_skipped, new_app, raw_topic
+from streams.faust_app import ProgressCommitter, new_app, raw_topic
 from streams.offset_guard import OffsetGuard
 from streams.triage import Screener, Triage
 from vigil.exceptions import ContractError
@@ -230,8 +230,15 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
         await asyncio.gather(*deliveries)
 
     # Records Faust skipped (streams/offset_guard.py) are read back and screened first.
+    # Commits by the guard's count of finished records (faust_app.ProgressCommitter).
+    committer = ProgressCommitter(app, app.conf.broker_commit_interval)
+
+    @app.timer(app.conf.broker_commit_interval)
+    async def commit_progress() -> None:
+        await committer.flush()
+
     guard = OffsetGuard(
-        settings.kafka_bootstrap, APP_ID, topics.RESULTS, lambda hole: ack_skipped(app, hole)
+        settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer
     )
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
@@ -273,6 +280,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             del history[key]
 
     async def _ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        committer.reset()
         await guard.on_assigned(assigned or ())
         if assigned:
             mark_ready(settings.ready_dir, "worker")

@@ -25,7 +25,7 @@ import faust
 from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
-from streams.faust_app import ack_skipped, new_app, raw_topic
+from streams.faust_app import ProgressCommitter, new_app, raw_topic
 from streams.monitoring.monitor import Monitor, MonitorConfig
 from streams.monitoring.store import MonitorStore
 from streams.offset_guard import Guarded, OffsetGuard
@@ -81,11 +81,18 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
     monitor = Monitor(
         MonitorConfig.from_settings(settings), store, queue, KafkaPublisher(), screener
     )
+    # Commits by the guard's count of finished records (faust_app.ProgressCommitter).
+    committer = ProgressCommitter(app, app.conf.broker_commit_interval)
+
+    @app.timer(app.conf.broker_commit_interval)
+    async def commit_progress() -> None:
+        await committer.flush()
+
     guard = OffsetGuard(
         settings.kafka_bootstrap,
         settings.monitor_app_id,
         settings.monitor_source_topic,
-        lambda hole: ack_skipped(app, hole),
+        committer,
     )
     started = asyncio.Event()
     partitions = asyncio.Event()
@@ -161,6 +168,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             log.exception("monitor tick failed")
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        committer.reset()
         await guard.on_assigned(assigned or ())
         if assigned:
             partitions.set()

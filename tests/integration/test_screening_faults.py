@@ -348,19 +348,19 @@ def test_the_guard_puts_skipped_records_back_in_their_place(
         return [_Event(_Message(tp, o), f"r{o}".encode()) for o in offsets]
 
     async def scenario() -> None:
-        filled: list[Hole] = []
+        finished: list[dict[tuple[str, int], int]] = []
 
-        async def on_filled(hole: Hole) -> None:
-            filled.append(hole)
+        async def on_done(following: dict[tuple[str, int], int]) -> None:
+            finished.append(following)
 
-        guard = OffsetGuard(settings.kafka_bootstrap, group, topic, on_filled)
+        guard = OffsetGuard(settings.kafka_bootstrap, group, topic, on_done)
         await guard.on_assigned([tp, TopicPartition("another-topic", 0)])
         guarded = await guard.values_of(batch(0, 1, 4, 5))
         assert guarded.values == [b"r0", b"r1", b"r2", b"r3", b"r4", b"r5"]
         # Not screened (a retry): the same batch finds the same hole again.
         assert (await guard.values_of(batch(0, 1, 4, 5))) == guarded
         await guard.done(guarded)
-        assert filled == [Hole(topic, 0, 2, 4)]  # the consumer is told, once done
+        assert finished == [{(topic, 0): 6}]  # all of 0-5 finished, the hole included
         assert (await guard.values_of(batch(5, 6))).values == [b"r5", b"r6"]  # a re-delivery
 
         committer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)

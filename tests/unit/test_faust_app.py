@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from faust.types import TP
 from faust.types.enums import ProcessingGuarantee
 from faust.types.tuples import Message
 
-from streams.faust_app import ack_skipped, new_app, raw_topic
-from streams.offset_guard import Hole
+from streams.faust_app import ProgressCommitter, new_app, raw_topic
 from vigil.settings import VigilSettings
 
 SETTINGS = VigilSettings(kafka_bootstrap="kafka.test:9092", topic_partitions=7)
@@ -80,15 +80,37 @@ async def test_the_apps_consumer_reads_only_committed_records() -> None:
         await consumer.stop()
 
 
-async def test_a_hole_the_guard_filled_lets_faust_commit_past_it() -> None:
+async def test_faust_alone_stops_committing_where_it_resumed_past_its_offset() -> None:
     # Faust resumed 155 records past its committed offset 10 (the guard read 10-164 back):
-    # by itself it never commits that partition again; told of the hole, it commits on.
-    app = new_app("vigil-test", SETTINGS)
-    consumer = app.consumer
+    # by its own count it never commits that partition again.
+    consumer = new_app("vigil-test", SETTINGS).consumer
     tp = TP("llm.results", 0)
     consumer._committed_offset[tp] = 10
     consumer._acked[tp].extend([165, 166])
     consumer._acked_index[tp].update([165, 166])
-    assert consumer._new_offset(tp) is None  # stuck
-    await ack_skipped(app, Hole("llm.results", 0, 10, 165))
-    assert consumer._new_offset(tp) == 167
+    assert consumer._new_offset(tp) is None
+
+
+async def test_the_progress_committer_commits_the_guards_count_at_most_once_an_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = new_app("vigil-test", SETTINGS)
+    consumer = app.consumer
+    committed: list[dict[TP, int]] = []
+
+    async def commit(offsets: dict[TP, int]) -> bool:
+        committed.append(dict(offsets))
+        consumer._committed_offset.update(offsets)
+        return True
+
+    monkeypatch.setattr(consumer, "_commit_offsets", commit)
+    committer = ProgressCommitter(app, interval_s=60.0)
+    a, b = ("llm.results", 0), ("llm.results", 1)
+    await committer({a: 167, b: 5})
+    await committer({a: 200})  # within the interval: kept for the next commit
+    assert committed == [{TP(*a): 167, TP(*b): 5}]
+    await committer.flush()  # the timer's: what is pending goes now
+    assert committed[-1] == {TP(*a): 200}
+    await committer({b: 5})
+    await committer.flush()  # b did not move: nothing to commit
+    assert len(committed) == 2
