@@ -299,7 +299,7 @@ def main() -> int:
             t0 = time.perf_counter()
             asyncio.run(
                 measure(
-                    {"1k": small.console_port, "100k": large.console_port},
+                    {"1k": small.console.port, "100k": large.console.port},
                     args.rounds,
                     args.sessions,
                 )

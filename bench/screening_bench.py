@@ -129,7 +129,7 @@ def offline_costs(settings: VigilSettings, values: Sequence[bytes]) -> None:
     screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
     print(f"offline: checks built in {time.perf_counter() - t0:.1f}s; screening {len(values):,}")
     stages: dict[str, float] = {}
-    size = settings.worker_batch_size
+    size = settings.worker.batch_size
     for start in range(0, len(values), size):
         began = time.thread_time()
         results = [InferenceResult.from_json(v) for v in values[start : start + size]]

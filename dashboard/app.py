@@ -28,18 +28,19 @@ from vigil.exceptions import ConfigError
 st.set_page_config(page_title="Vigil review", page_icon="🔎", layout="wide")
 
 settings = resources.get_settings()
+console = settings.console
 try:
     users = resources.get_users(settings.users_file)
-    mode = login.auth_mode(settings.console_auth, login.secrets_have_auth())
-    table = resources.get_reliability(settings.console_check_reliability)
+    mode = login.auth_mode(console.auth, login.secrets_have_auth())
+    table = resources.get_reliability(console.check_reliability)
 except ConfigError as exc:
     st.error(str(exc))
     st.stop()
 
 nav.follow_url()
-user = login.current_user(users, mode, settings.console_oidc_default_role)
+user = login.current_user(users, mode, console.oidc_default_role)
 if user is None:
-    login.render_login(users, mode, settings.console_oidc_provider)
+    login.render_login(users, mode, console.oidc_provider)
     st.stop()
 
 page_item.mark_active()
@@ -55,11 +56,11 @@ selected = nav.current_item()
 if selected is not None:
     page_item.render(queue, user, settings, selected, table)
 elif page == "monitoring":
-    store = resources.get_monitor_store(settings.redis_url, settings.monitor_app_id)
-    page_monitoring.render(store, user, settings.console_refresh_s)
+    store = resources.get_monitor_store(settings.redis_url, settings.monitor.app_id)
+    page_monitoring.render(store, user, console.refresh_s)
 elif page == "alerts":
-    store = resources.get_monitor_store(settings.redis_url, settings.monitor_app_id)
-    page_alerts.render(store, queue, settings.console_refresh_s)
+    store = resources.get_monitor_store(settings.redis_url, settings.monitor.app_id)
+    page_alerts.render(store, queue, console.refresh_s)
 elif page == "checks":
     page_checks.render(queue, user, table)
 elif page == "team":

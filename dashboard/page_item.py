@@ -77,7 +77,7 @@ def render(
 
     st.title("Review item")
     st.code(item.request_id, language=None)
-    see_pii = may_see_pii(user.role, settings.console_pii_roles)
+    see_pii = may_see_pii(user.role, settings.console.pii_roles)
     shown = shown_item(item, see_pii)
     cols = st.columns(5)
     cols[0].metric("State", state.state if state else "unknown")
@@ -100,7 +100,7 @@ def render(
     if pending:
         _claim_bar(queue, user, request_id, held, [c for c in claims if c.reviewer != user.name])
         if held is not None:
-            _keep_claim(queue, user, request_id, settings.review_lease_s)
+            _keep_claim(queue, user, request_id, settings.review.lease_s)
 
     try:
         decisions = queue.decisions(request_id)

@@ -2,7 +2,7 @@
 list (one page of items is read from Redis, never the whole queue; select a row to open
 it); "claim next".
 
-The counts and the list live in a fragment that reruns itself every ``console_refresh_s``,
+The counts and the list live in a fragment that reruns itself every ``console.refresh_s``,
 so the page stays current without a manual refresh and without rerunning the whole app.
 Every count is O(1) or O(log n) in Redis (ZCARD, ZCOUNT, and one ZCARD per view), so the
 page costs the same with a thousand or a hundred thousand pending items; and the reads are
@@ -64,8 +64,8 @@ def render(queue: ReviewQueue, user: User, settings: VigilSettings) -> None:
     claim_next_button(queue, user)
     if not allowed(user.role, "claim"):
         st.info("Your role can look at the queue but not claim items.")
-    fragment = st.fragment(run_every=settings.console_refresh_s)(_live)
-    fragment(queue, settings.redis_url, settings.console_page_size)
+    fragment = st.fragment(run_every=settings.console.refresh_s)(_live)
+    fragment(queue, settings.redis_url, settings.console.page_size)
 
 
 def _filters(options: dict[str, int]) -> str:

@@ -26,7 +26,7 @@ def get_settings() -> VigilSettings:
 def get_queue(redis_url: str) -> ReviewQueue:
     # The clients are thread-safe through their connection pool: one for all sessions. The
     # policy matters for claims (lease length) and the item's review plan.
-    return ReviewQueue.from_url(redis_url, policy=ReviewPolicy.from_settings(get_settings()))
+    return ReviewQueue.from_url(redis_url, policy=ReviewPolicy.from_settings(get_settings().review))
 
 
 @st.cache_resource(show_spinner=False)

@@ -22,9 +22,9 @@ def console_argv(settings: VigilSettings) -> list[str]:
         "run",
         str(APP),
         "--server.address",
-        settings.console_address,
+        settings.console.address,
         "--server.port",
-        str(settings.console_port),
+        str(settings.console.port),
         "--server.headless",
         "true",
         "--server.fileWatcherType",
@@ -62,7 +62,7 @@ def console_process(settings: VigilSettings) -> ProcessSpec:
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
         },
-        ready=lambda: console_ready(settings.console_port),
+        ready=lambda: console_ready(settings.console.port),
         ready_timeout_s=60.0,
     )
 

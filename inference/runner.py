@@ -5,7 +5,7 @@ room, each runs as its own task under the in-flight bound (one shared gRPC clien
 result or dead letter waits, ready, until every record before it in its partition is ready
 too; a slow generation holds up nothing but the outputs behind it.
 
-Exactly once, read-process-write: every ``gateway_commit_interval_s`` the ready outputs of
+Exactly once, read-process-write: every ``gateway.commit_interval_s`` the ready outputs of
 each partition's finished prefix and the consumed offsets that cover them are written in one
 Kafka transaction (idempotent, transactional producer ``vigil-gateway-<instance>``;
 ``send_offsets_to_transaction``). A gateway killed at any point leaves either the whole
@@ -43,7 +43,7 @@ from inference.breaker import BreakerState, CircuitBreaker
 from inference.client import ModelRoute, TritonClient
 from inference.gateway import Gateway, Handled, Reasoner, RetryPolicy, Routes
 from inference.sample_budget import SampleBudget
-from vigil.settings import VigilSettings
+from vigil.settings import GatewaySettings, VigilSettings
 from vigil.supervisor import mark_ready
 from vigil_client import topics
 
@@ -59,8 +59,8 @@ DRAIN_S = 10.0
 TRANSACTION_TIMEOUT_MS = 30_000
 
 
-def transactional_id(settings: VigilSettings) -> str:
-    return f"{GROUP_ID}-{settings.gateway_instance}"
+def transactional_id(config: GatewaySettings) -> str:
+    return f"{GROUP_ID}-{config.instance}"
 
 
 def producer_config(settings: VigilSettings) -> dict[str, object]:
@@ -69,7 +69,7 @@ def producer_config(settings: VigilSettings) -> dict[str, object]:
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
         "enable_idempotence": True,
-        "transactional_id": transactional_id(settings),
+        "transactional_id": transactional_id(settings.gateway),
         "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
         "linger_ms": 5,
         "client_id": "vigil-gateway",
@@ -86,7 +86,7 @@ def consumer_config(settings: VigilSettings) -> dict[str, object]:
         # A product that publishes transactionally: its aborted requests are not requests.
         "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
-        "max_poll_records": settings.gateway_batch_size,
+        "max_poll_records": settings.gateway.batch_size,
         "max_poll_interval_ms": 300_000,
     }
 
@@ -100,32 +100,30 @@ def routes_from_settings(settings: VigilSettings) -> Routes:
         # The replay model answers a failed request alone in its batch through an extra
         # output (inference/replay_model.py); a real TensorRT-LLM ensemble has no such output.
         others[settings.trtllm_model_name] = "trtllm-pytriton"
-    others.update(settings.gateway_models)
+    others.update(settings.gateway.models)
     return Routes(default, {name: ModelRoute(name, load_adapter(a)) for name, a in others.items()})
 
 
-def gateway_from_settings(settings: VigilSettings, reasoner: Reasoner) -> Gateway:
+def build_gateway(
+    config: GatewaySettings, reasoner: Reasoner, routes: Routes, *, max_prompt_chars: int
+) -> Gateway:
     return Gateway(
         reasoner,
-        routes_from_settings(settings),
+        routes,
         source_topic=topics.REQUESTS,
-        max_prompt_chars=settings.max_prompt_chars,
+        max_prompt_chars=max_prompt_chars,
         retry=RetryPolicy(
-            attempts=settings.gateway_retry_attempts,
-            base_s=settings.gateway_retry_base_s,
-            cap_s=settings.gateway_retry_cap_s,
+            attempts=config.retry_attempts, base_s=config.retry_base_s, cap_s=config.retry_cap_s
         ),
         breaker=CircuitBreaker(
-            failure_threshold=settings.gateway_breaker_failures,
-            open_s=settings.gateway_breaker_open_s,
-            max_open_s=settings.gateway_breaker_max_open_s,
+            failure_threshold=config.breaker_failures,
+            open_s=config.breaker_open_s,
+            max_open_s=config.breaker_max_open_s,
         ),
         budget=SampleBudget(
-            per_s=settings.gateway_extra_samples_per_s,
-            share=settings.gateway_sample_share,
-            rules=settings.gateway_sample_rules,
+            per_s=config.extra_samples_per_s, share=config.sample_share, rules=config.sample_rules
         ),
-        max_wait_s=settings.gateway_max_wait_s,
+        max_wait_s=config.max_wait_s,
     )
 
 
@@ -138,7 +136,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if assigned:
-            mark_ready(self.runner.settings.ready_dir, "gateway")
+            mark_ready(self.runner.ready_dir, "gateway")
 
 
 @dataclass
@@ -153,19 +151,23 @@ class _Ready:
 class GatewayRunner:
     def __init__(
         self,
-        settings: VigilSettings,
+        config: GatewaySettings,
         gateway: Gateway,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
+        *,
+        ready_dir: Path,
+        stats_path: Path,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.gateway = gateway
         self.consumer = consumer
         self.producer = producer
-        self.in_flight = asyncio.Semaphore(settings.gateway_max_in_flight)
+        self.ready_dir = ready_dir
+        self.in_flight = asyncio.Semaphore(config.max_in_flight)
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.ready: dict[TopicPartition, dict[int, _Ready]] = {}
-        self.flow = FlowControl(settings.gateway_max_pending)
+        self.flow = FlowControl(config.max_pending)
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused_for: str | None = None
         self.stats: dict[str, int] = {
@@ -183,7 +185,7 @@ class GatewayRunner:
         # Set once shutdown has drained (and cancelled) what it could: revocations that
         # follow (consumer.stop) need not wait again.
         self.stopping = False
-        self.stats_path: Path = settings.run_dir / STATS_FILE
+        self.stats_path = stats_path
 
     # -- one record --------------------------------------------------------------------------
 
@@ -338,7 +340,7 @@ class GatewayRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        next_commit = loop.time() + self.settings.gateway_commit_interval_s
+        next_commit = loop.time() + self.config.commit_interval_s
         next_stats = loop.time()
         while not stop.is_set():
             if self._fatal is not None:
@@ -348,7 +350,7 @@ class GatewayRunner:
             # Keep polling even while paused: it keeps the group membership alive, and paused
             # partitions return nothing.
             batches = await self.consumer.getmany(
-                timeout_ms=100, max_records=max(1, min(room, self.settings.gateway_batch_size))
+                timeout_ms=100, max_records=max(1, min(room, self.config.batch_size))
             )
             for tp, records in batches.items():
                 for record in records:
@@ -361,7 +363,7 @@ class GatewayRunner:
             now = loop.time()
             if now >= next_commit:
                 await self.flush()
-                next_commit = now + self.settings.gateway_commit_interval_s
+                next_commit = now + self.config.commit_interval_s
             if now >= next_stats:
                 self.write_stats()
                 next_stats = now + 0.5
@@ -380,18 +382,27 @@ class GatewayRunner:
 
 async def serve(settings: VigilSettings, stop: asyncio.Event) -> None:
     client = TritonClient(settings.triton_grpc_url, timeout_s=settings.triton_timeout_s)
-    gateway = gateway_from_settings(settings, client)
+    config = settings.gateway
+    routes = routes_from_settings(settings)
+    gateway = build_gateway(config, client, routes, max_prompt_chars=settings.max_prompt_chars)
     consumer = AIOKafkaConsumer(**consumer_config(settings))
     producer = AIOKafkaProducer(**producer_config(settings))
-    runner = GatewayRunner(settings, gateway, consumer, producer)
+    runner = GatewayRunner(
+        config,
+        gateway,
+        consumer,
+        producer,
+        ready_dir=settings.ready_dir,
+        stats_path=settings.run_dir / STATS_FILE,
+    )
     await producer.start()
     consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
     await consumer.start()
     log.info(
         "gateway: %s; in flight <= %d, pending <= %d",
         ", ".join(f"{n} ({r.adapter.name})" for n, r in gateway.routes.by_name.items()),
-        settings.gateway_max_in_flight,
-        settings.gateway_max_pending,
+        config.max_in_flight,
+        config.max_pending,
     )
     try:
         await runner.run(stop)

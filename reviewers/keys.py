@@ -14,7 +14,7 @@
 - ``P:votes:<rid>``  hash reviewer -> agreement label, for the current version.
 - ``P:erased:<rid>``  marker that the item was erased (so a re-delivery cannot bring it back).
 - ``P:settled:<rid>``  the ScreeningOutcome JSON the worker settled the request with (any
-  verdict, kept for ``worker_settled_ttl_s``): a re-delivered result gets that outcome again.
+  verdict, kept for ``worker.settled_ttl_s``): a re-delivered result gets that outcome again.
 
 Indexes (sorted sets score = priority: lower first, member ``<enqueued µs>:<rid>``):
 ``P:pending`` every unsettled item; ``P:open:<tier>`` unassigned items with a free seat;

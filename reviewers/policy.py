@@ -18,16 +18,18 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reviewers.keys import as_utc, epoch_ms_ceil
 from vigil.exceptions import ConfigError
+from vigil.settings import ReviewSettings
 from vigil_client.contracts import HoldFallback, ReviewItem
 
-if TYPE_CHECKING:
-    from vigil.settings import VigilSettings
+# The defaults are the settings' (``VIGIL_REVIEW_*``), stated once, there.
+_DEFAULTS = ReviewSettings()
+_DEFAULT_HOLD_FALLBACK = cast("HoldFallback", _DEFAULTS.hold_fallback)
 
 
 class RouteRule(BaseModel):
@@ -56,31 +58,32 @@ class ItemPlan:
 
 @dataclass(frozen=True)
 class ReviewPolicy:
-    lease_s: float = 300.0
-    sla_s: float = 4 * 3600.0
-    risk_weight_s: float = 3600.0
-    retention_s: float = 30 * 86400.0
-    subject_key: str = "user_id"
-    segment_keys: tuple[str, ...] = ("locale", "plan", "segment")
-    hold_fallback: HoldFallback = "block"
-    fallback_answer: str = "This answer is still being checked. Please try again soon."
+    lease_s: float = _DEFAULTS.lease_s
+    sla_s: float = _DEFAULTS.sla_s
+    risk_weight_s: float = _DEFAULTS.risk_weight_s
+    retention_s: float = _DEFAULTS.retention_days * 86400.0
+    subject_key: str = _DEFAULTS.subject_key
+    segment_keys: tuple[str, ...] = tuple(_DEFAULTS.segment_keys)
+    hold_fallback: HoldFallback = _DEFAULT_HOLD_FALLBACK
+    fallback_answer: str = _DEFAULTS.fallback_answer
     rules: dict[str, RouteRule] = field(default_factory=dict)
     # How many queued items one "claim next" looks at before giving up (each is skipped only
     # if this reviewer may not take it: voted on it already, or it is someone else's).
     scan_limit: int = 500
 
     @classmethod
-    def from_settings(cls, settings: VigilSettings) -> ReviewPolicy:
-        rules = load_rules(Path(settings.review_rules_file)) if settings.review_rules_file else {}
+    def from_settings(cls, review: ReviewSettings) -> ReviewPolicy:
+        """The policy of the ``review`` section of the settings (``VIGIL_REVIEW_*``)."""
+        rules = load_rules(Path(review.rules_file)) if review.rules_file else {}
         return cls(
-            lease_s=settings.review_lease_s,
-            sla_s=settings.review_sla_s,
-            risk_weight_s=settings.review_risk_weight_s,
-            retention_s=settings.review_retention_days * 86400.0,
-            subject_key=settings.review_subject_key,
-            segment_keys=tuple(settings.review_segment_keys),
-            hold_fallback=cast("HoldFallback", settings.review_hold_fallback),
-            fallback_answer=settings.review_fallback_answer,
+            lease_s=review.lease_s,
+            sla_s=review.sla_s,
+            risk_weight_s=review.risk_weight_s,
+            retention_s=review.retention_days * 86400.0,
+            subject_key=review.subject_key,
+            segment_keys=tuple(review.segment_keys),
+            hold_fallback=cast("HoldFallback", review.hold_fallback),
+            fallback_answer=review.fallback_answer,
             rules=rules,
         )
 

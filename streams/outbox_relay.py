@@ -127,7 +127,8 @@ def relay_loop(
 
 
 def run_relay(settings: VigilSettings, *, sla_clock: bool = True) -> None:
-    if settings.relay_claim_idle_s <= 2 * PUBLISH_TIMEOUT_S:
+    config = settings.relay
+    if config.claim_idle_s <= 2 * PUBLISH_TIMEOUT_S:
         raise ConfigError(
             f"VIGIL_RELAY_CLAIM_IDLE_S must exceed {2 * PUBLISH_TIMEOUT_S:g} s, the longest a "
             "live relay holds a batch; less would claim entries a relay is still publishing"
@@ -142,14 +143,14 @@ def run_relay(settings: VigilSettings, *, sla_clock: bool = True) -> None:
     if sla_clock:
         clock = threading.Thread(
             target=run_sla_clock,
-            args=(ReviewQueue.from_url(settings.redis_url), stop, settings.review_tick_s),
+            args=(ReviewQueue.from_url(settings.redis_url), stop, settings.review.tick_s),
             name="sla-clock",
             daemon=True,
         )
         clock.start()
     mark_ready(settings.ready_dir, "relay")
     try:
-        relay_loop(queue, producer, settings.relay_consumer, settings.relay_claim_idle_s, stop)
+        relay_loop(queue, producer, config.consumer, config.claim_idle_s, stop)
     finally:
         stop.set()
         if clock is not None:

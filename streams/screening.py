@@ -7,7 +7,7 @@ raw bytes validated by the pydantic contracts (a Faust Record would fail to dese
 input before our code could dead-letter it). The agent stays thin: the checks, the risk and
 the routing are ``streams.triage.Screener`` (pure, also run offline by ``vigil eval``).
 
-Batches: ``stream.take_events`` hands over up to ``worker_batch_size`` results, with their
+Batches: ``stream.take_events`` hands over up to ``worker.batch_size`` results, with their
 offsets (records the consumer skipped are read back first: ``streams/offset_guard.py``); the
 checks run on the batch, then each result's request id is settled with its outcome and the
 review items stored, in one Redis script per chunk (``ReviewQueue.settle``), and the batch's
@@ -17,8 +17,8 @@ together once, before the next batch, which is when Faust acks (commits) its off
 One outcome per request id: a crash before that re-delivers the batch, and a re-delivered
 result may be screened differently the second time (the answer history and the random
 review sample are not what they were), so the outcome published for a request id is always
-the one it was first settled with, kept in Redis for ``worker_settled_ttl_s``. A result the
-worker could not settle (Redis gone past ``worker_queue_retry_s``) is dead-lettered.
+the one it was first settled with, kept in Redis for ``worker.settled_ttl_s``. A result the
+worker could not settle (Redis gone past ``worker.queue_retry_s``) is dead-lettered.
 
 The answer history of the stability check is a Faust table keyed by prompt key (changelog
 partitioned by that key), bounded per prompt and in the number of prompts (the least
@@ -79,21 +79,24 @@ def _error_text(exc: BaseException) -> str:
 
 def create_app(settings: VigilSettings, screener: Screener | None = None) -> faust.App:
     """Built at the entry point, never at import (one event loop, no import-time sockets)."""
-    session = settings.worker_session_timeout_s
+    config = settings.worker
+    session = config.session_timeout_s
     app = new_app(
         APP_ID,
         settings,
         # A killed worker's partitions move to the others after this long.
         broker_session_timeout=session,
         broker_heartbeat_interval=min(3.0, session / 3),
-        stream_buffer_maxsize=max(4096, 2 * settings.worker_batch_size),
+        stream_buffer_maxsize=max(4096, 2 * config.batch_size),
     )
     checks = screener or Screener.from_files(settings.checks_config, settings.novelty_reference)
     log.info("checks: %s", ", ".join(c.name for c in checks.checks))
 
     results_topic = raw_topic(app, topics.RESULTS)
     # The review policy (SLA, retention, rules) applies when an item is queued.
-    queue = ReviewQueue.from_url(settings.redis_url, policy=ReviewPolicy.from_settings(settings))
+    queue = ReviewQueue.from_url(
+        settings.redis_url, policy=ReviewPolicy.from_settings(settings.review)
+    )
     transient = transient_errors()
     history = app.Table(
         HISTORY_TABLE,
@@ -139,12 +142,12 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                 # One thread hop for the whole batch: a hung Redis must not freeze the loop
                 # (Kafka heartbeats run on it).
                 earlier = await asyncio.to_thread(
-                    queue.settle, outcomes, items, settings.worker_settled_ttl_s
+                    queue.settle, outcomes, items, config.settled_ttl_s
                 )
                 return earlier, {}
             except transient as exc:
                 waited = time.monotonic() - started
-                if waited >= settings.worker_queue_retry_s:
+                if waited >= config.queue_retry_s:
                     log.error("review queue unavailable for %.0fs: giving up on a batch", waited)
                     return {}, {rid: exc for rid, _ in outcomes}
                 log.warning("review queue unavailable (%s); retrying in %.1fs", exc, delay)
@@ -245,9 +248,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     # scale by partitions and worker processes instead.
     @app.agent(results_topic, concurrency=1)
     async def screen(stream: Any) -> None:
-        async for events in stream.take_events(
-            settings.worker_batch_size, within=settings.worker_batch_window_s
-        ):
+        async for events in stream.take_events(config.batch_size, within=config.batch_window_s):
             delay = _RETRY_FIRST_S
             while True:
                 try:

@@ -147,7 +147,7 @@ def export_(ctx: click.Context, out: Path) -> None:
     from reviewers.queue import ReviewQueue
 
     s = _settings(ctx)
-    queue = ReviewQueue.from_url(s.redis_url, policy=ReviewPolicy.from_settings(s))
+    queue = ReviewQueue.from_url(s.redis_url, policy=ReviewPolicy.from_settings(s.review))
     stats = export_datasets(queue, out)
     click.echo(f"{out / SFT_FILE}: {stats.sft} SFT pairs")
     click.echo(f"{out / STEP_LABELS_FILE}: {stats.step_labels} step-labelled solutions")

@@ -1,15 +1,27 @@
-"""Frozen settings, read once at the entry point and passed down (never read at import)."""
+"""Frozen settings, read once at the entry point and passed down (never read at import).
+
+Every knob is an env var ``VIGIL_<NAME>`` (see README). A component's own knobs are a section
+of its own: ``VIGIL_<SECTION>_<NAME>`` is ``settings.<section>.<name>`` (sections ``gateway``,
+``worker``, ``review``, ``relay``, ``monitor``, ``console``), and each component is handed
+its section. What several components share (where Kafka, Redis and Triton are, the served
+model, the topic layout, the check engine's files, local paths) stays at the top level.
+``load_settings`` and ``VigilSettings.replace`` also take the flat names
+(``gateway_max_in_flight=4``), and ``as_env`` writes them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GSM8K = REPO_ROOT.parent / "shared" / "data" / "gsm8k" / "model_solutions.jsonl"
+DEFAULT_GSM8K_TRAIN = DEFAULT_GSM8K.with_name("train.jsonl")
 
 VARIANTS = ("175b_verification", "175b_finetuning", "6b_verification", "6b_finetuning")
 
@@ -26,10 +38,180 @@ class SampleRule(BaseModel):
     samples: int = Field(ge=1, le=8)
 
 
-class VigilSettings(BaseSettings):
-    """Every knob Vigil has; each is an env var ``VIGIL_<NAME>`` (see README)."""
+class Section(BaseModel):
+    """One component's settings, each ``VIGIL_<SECTION>_<NAME>``. Unknown names are ignored,
+    as they are at the top level."""
 
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class GatewaySettings(Section):
+    """The inference gateway (``inference/``): ``VIGIL_GATEWAY_*``."""
+
+    # Further models the gateway routes to, by request ``model``: name -> adapter.
+    models: dict[str, str] = Field(default_factory=dict)
+    max_in_flight: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    # Consumed records not yet finished (in flight or waiting); above it consumption pauses.
+    max_pending: int = Field(default=256, ge=1)
+    # How often the gateway commits a Kafka transaction (its results, dead letters and the
+    # consumed offsets, atomically); results become visible to read_committed consumers then.
+    commit_interval_s: float = Field(default=0.1, gt=0)
+    # Names this gateway's transactional producer (``vigil-gateway-<instance>``): stable across
+    # restarts so a restarted gateway fences its predecessor; distinct per running replica.
+    instance: str = Field(default="0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Retries, for transport errors only (jittered exponential backoff), per generation.
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_base_s: float = Field(default=0.2, ge=0)
+    retry_cap_s: float = Field(default=5.0, ge=0)
+    # Longest a request waits for an unavailable model (circuit open) before its dead letter.
+    max_wait_s: float = Field(default=300.0, gt=0)
+    # Circuit breaker: consecutive failures that open it; first and longest open period.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=1.0, gt=0)
+    breaker_max_open_s: float = Field(default=15.0, gt=0)
+    # Self-consistency budget: the share of requests that may get extra samples (decided
+    # from the request id, so a re-delivery gets the same k), and extra generations per
+    # second (over it extras wait; 0: no extras at all).
+    extra_samples_per_s: float = Field(default=50.0, ge=0)
+    sample_share: float = Field(default=1.0, ge=0, le=1)
+    sample_rules: list[SampleRule] = Field(default_factory=list)
+
+
+class WorkerSettings(Section):
+    """The screening worker (``streams/screening.py``): ``VIGIL_WORKER_*``. Results per batch
+    (and how long to wait to fill one; the monitor takes its batches by the same two), the
+    consumer group session timeout (how soon a killed worker's partitions move), and how long
+    a result waits for an unreachable review queue before its dead letter."""
+
+    batch_size: int = Field(default=256, ge=1)
+    batch_window_s: float = Field(default=0.05, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    queue_retry_s: float = Field(default=300.0, ge=0)
+    # How long the worker remembers the outcome each request id was settled with (Redis,
+    # ~1 KB per result): a result delivered again within it gets that same outcome.
+    settled_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+
+
+class ReviewSettings(Section):
+    """The review domain (``reviewers/``): ``VIGIL_REVIEW_*``. Claims, SLAs, hold-and-release,
+    retention, privacy."""
+
+    lease_s: float = Field(default=300.0, gt=0)
+    sla_s: float = Field(default=4 * 3600.0, gt=0)
+    # Risk moves an item ahead in the queue as if its deadline were this much earlier per 1.0.
+    risk_weight_s: float = Field(default=3600.0, ge=0)
+    retention_days: float = Field(default=30.0, gt=0)
+    subject_key: str = "user_id"
+    segment_keys: list[str] = Field(default_factory=lambda: ["locale", "plan", "segment"])
+    hold_fallback: str = Field(default="block", pattern="^(release_as_is|release_fallback|block)$")
+    fallback_answer: str = "This answer is still being checked. Please try again soon."
+    rules_file: str = ""
+    # How often the SLA clock ticks (it runs in the outbox relay's process).
+    tick_s: float = Field(default=0.25, gt=0)
+
+
+class RelaySettings(Section):
+    """The review outbox relay (``streams/outbox_relay.py``): ``VIGIL_RELAY_*``. It reads as
+    ``consumer`` of the outbox's group. The same name after a restart, whatever the host, is
+    what makes a relay find the batch it read but had not acked. Entries another consumer name
+    has held unacked ``claim_idle_s`` are claimed and published; it must exceed the time a live
+    relay holds a batch."""
+
+    consumer: str = Field(default="relay", min_length=1)
+    claim_idle_s: float = Field(default=60.0, gt=0)
+
+
+class MonitorSettings(Section):
+    """The drift and bias monitor (``vigil monitor``, ``streams/monitoring/``):
+    ``VIGIL_MONITOR_*``. A window closes after ``window_size`` results or ``window_s`` seconds,
+    whichever comes first (0 turns one off); a window under ``min_window_rows`` is stored, not
+    judged."""
+
+    app_id: str = "vigil-monitor"
+    source_topic: str = "llm.results"
+    window_size: int = Field(default=500, ge=0)
+    window_s: float = Field(default=300.0, ge=0)
+    min_window_rows: int = Field(default=100, ge=2)
+    # The reference, built once and stored: ``baseline`` (the first product results),
+    # ``gsm8k-train`` (the human solutions of ``VIGIL_GSM8K_TRAIN_PATH``) or a JSONL file of
+    # InferenceResults.
+    reference: str = "baseline"
+    reference_rows: int = Field(default=2500, ge=4)
+    # Thresholds: margin x the largest score of no-change windows resampled from the
+    # reference. A window drifts when this many columns do; an alert is raised after this
+    # many drifted windows in a row and resolved after this many normal ones.
+    calibration_resamples: int = Field(default=40, ge=5)
+    threshold_margin: float = Field(default=1.25, ge=1.0)
+    drift_min_columns: int = Field(default=2, ge=1)
+    raise_after: int = Field(default=2, ge=1)
+    clear_after: int = Field(default=3, ge=1)
+    text_drift: bool = True
+    # Rows of a drifted window sent to the review queue with its alert, and webhooks
+    # (Slack-compatible JSON, HMAC-SHA256 signed with the secret when one is set).
+    alert_samples: int = Field(default=5, ge=0, le=100)
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str = ""
+    # Bias: segment attributes (empty: every metadata key with at most 20 values), windows
+    # pooled per test, significance level (Bonferroni-corrected), smallest segment judged,
+    # and the disparity ratio under which a segment fails (the four-fifths rule).
+    bias_attributes: list[str] = Field(default_factory=list)
+    bias_windows: int = Field(default=5, ge=1)
+    bias_alpha: float = Field(default=0.001, gt=0, lt=1)
+    bias_min_rows: int = Field(default=50, ge=2)
+    bias_ratio: float = Field(default=0.8, gt=0, le=1)
+    # Counterfactual probes: share of product prompts sent again as shadow variants, and how
+    # long a probe waits for its shadow result.
+    probe_share: float = Field(default=0.02, ge=0, le=1)
+    probe_timeout_s: float = Field(default=600.0, gt=0)
+    # Stored per window for the console: how many windows, and rows kept for the HTML report.
+    keep_windows: int = Field(default=500, ge=1)
+    html_rows: int = Field(default=2000, ge=10)
+
+    @property
+    def calibration_rows(self) -> int:
+        """Rows of the windows thresholds are calibrated for (time-only: a fifth of the ref)."""
+        if self.window_size > 0:
+            return self.window_size
+        return max(self.min_window_rows, self.reference_rows // 5)
+
+
+class ConsoleSettings(Section):
+    """The reviewer console (``dashboard/``): ``VIGIL_CONSOLE_*``. Sign-in: ``auto`` uses OIDC
+    (st.login) when the console's .streamlit/secrets.toml has an [auth] section, else the users
+    file's passwords. An OIDC identity maps to a user by its e-mail; one the file does not list
+    gets ``oidc_default_role`` (empty: refused). Roles in ``pii_roles`` see prompts and outputs
+    unmasked; live pages refresh every ``refresh_s``."""
+
+    address: str = "127.0.0.1"
+    port: int = 8501
+    auth: str = Field(default="auto", pattern="^(auto|password|oidc)$")
+    oidc_provider: str = ""
+    oidc_default_role: str = Field(default="", pattern="^(|viewer|reviewer|lead|admin)$")
+    pii_roles: list[str] = Field(default_factory=lambda: ["lead", "admin"])
+    refresh_s: float = Field(default=2.0, ge=0.5)
+    page_size: int = Field(default=50, ge=5, le=200)
+    # Check precision measured on labelled data (written by `vigil eval --reliability-file`).
+    check_reliability: Path = REPO_ROOT / "dashboard" / "check_reliability.json"
+
+    @property
+    def url(self) -> str:
+        """Where the console is (the links in alerts)."""
+        return f"http://{self.address}:{self.port}"
+
+
+class VigilSettings(BaseSettings):
+    """Every knob Vigil has; each is an env var ``VIGIL_<NAME>`` (see README). A section's are
+    ``VIGIL_<SECTION>_<NAME>``: split at the first ``_`` after the prefix only, so no
+    top-level name may start with a section's name and ``_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
+        extra="ignore",
+    )
 
     # Where the external systems are. The defaults are the embedded local stack.
     kafka_bootstrap: str = "127.0.0.1:19092"
@@ -38,8 +220,6 @@ class VigilSettings(BaseSettings):
     triton_http_port: int = 18000
     triton_grpc_port: int = 18001
     triton_grpc_url: str = "127.0.0.1:18001"
-    console_address: str = "127.0.0.1"
-    console_port: int = 8501
 
     # Which embedded parts `vigil up` starts; turn one off to point at an existing instance.
     embedded_kafka: bool = True
@@ -52,12 +232,11 @@ class VigilSettings(BaseSettings):
         default="175b_verification", pattern="^(175b|6b)_(verification|finetuning)$"
     )
     gsm8k_path: Path = DEFAULT_GSM8K
-    # The contract adapter the gateway uses for ``model_name`` (vllm, trtllm, or a dotted path).
+    # The contract adapter the gateway uses for ``model_name`` (vllm, trtllm, or a dotted
+    # path); the models it routes to besides are ``gateway.models``.
     model_adapter: str = "vllm"
     # The embedded Triton also serves the replay book in the TensorRT-LLM ensemble's shape.
     trtllm_model_name: str = "replay-trtllm"
-    # Further models the gateway routes to, by request ``model``: name -> adapter.
-    gateway_models: dict[str, str] = Field(default_factory=dict)
     # Simulated generation time of the replay models, per call (tests and benchmarks).
     replay_delay_ms: float = Field(default=0.0, ge=0)
     # When set, also serve the TensorRT-LLM-shaped model without dynamic batching (benchmarks).
@@ -71,141 +250,104 @@ class VigilSettings(BaseSettings):
     # Kafka layout.
     topic_partitions: int = Field(default=4, ge=1, le=256)
 
-    # Gateway behaviour.
+    # Calls to the model: the longest prompt accepted, and the timeout of one Triton call.
     max_prompt_chars: int = Field(default=8000, ge=1)
-    gateway_max_in_flight: int = Field(default=32, ge=1)
-    gateway_batch_size: int = Field(default=64, ge=1)
     triton_timeout_s: float = Field(default=30.0, gt=0)
-    # Consumed records not yet finished (in flight or waiting); above it consumption pauses.
-    gateway_max_pending: int = Field(default=256, ge=1)
-    # How often the gateway commits a Kafka transaction (its results, dead letters and the
-    # consumed offsets, atomically); results become visible to read_committed consumers then.
-    gateway_commit_interval_s: float = Field(default=0.1, gt=0)
-    # Names this gateway's transactional producer (``vigil-gateway-<instance>``): stable across
-    # restarts so a restarted gateway fences its predecessor; distinct per running replica.
-    gateway_instance: str = Field(default="0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    # Retries, for transport errors only (jittered exponential backoff), per generation.
-    gateway_retry_attempts: int = Field(default=5, ge=1)
-    gateway_retry_base_s: float = Field(default=0.2, ge=0)
-    gateway_retry_cap_s: float = Field(default=5.0, ge=0)
-    # Longest a request waits for an unavailable model (circuit open) before its dead letter.
-    gateway_max_wait_s: float = Field(default=300.0, gt=0)
-    # Circuit breaker: consecutive failures that open it; first and longest open period.
-    gateway_breaker_failures: int = Field(default=5, ge=1)
-    gateway_breaker_open_s: float = Field(default=1.0, gt=0)
-    gateway_breaker_max_open_s: float = Field(default=15.0, gt=0)
-    # Self-consistency budget: the share of requests that may get extra samples (decided
-    # from the request id, so a re-delivery gets the same k), and extra generations per
-    # second (over it extras wait; 0: no extras at all).
-    gateway_extra_samples_per_s: float = Field(default=50.0, ge=0)
-    gateway_sample_share: float = Field(default=1.0, ge=0, le=1)
-    gateway_sample_rules: list[SampleRule] = Field(default_factory=list)
 
-    # Review domain (reviewers/): claims, SLAs, hold-and-release, retention, privacy.
-    # ``always``: every acknowledged write is on disk before the reply (no acknowledged
-    # decision lost even on power loss); ``everysec`` is faster (see README).
+    # Redis durability. ``always``: every acknowledged write is on disk before the reply (no
+    # acknowledged review decision lost even on power loss); ``everysec`` is faster (README).
     redis_appendfsync: str = Field(default="always", pattern="^(always|everysec)$")
-    review_lease_s: float = Field(default=300.0, gt=0)
-    review_sla_s: float = Field(default=4 * 3600.0, gt=0)
-    # Risk moves an item ahead in the queue as if its deadline were this much earlier per 1.0.
-    review_risk_weight_s: float = Field(default=3600.0, ge=0)
-    review_retention_days: float = Field(default=30.0, gt=0)
-    review_subject_key: str = "user_id"
-    review_segment_keys: list[str] = Field(default_factory=lambda: ["locale", "plan", "segment"])
-    review_hold_fallback: str = Field(
-        default="block", pattern="^(release_as_is|release_fallback|block)$"
-    )
-    review_fallback_answer: str = "This answer is still being checked. Please try again soon."
-    review_rules_file: str = ""
-    review_tick_s: float = Field(default=0.25, gt=0)
-    # The outbox relay reads as this consumer of the outbox's group. The same name after a
-    # restart, whatever the host, is what makes a relay find the batch it read but had not
-    # acked. Entries another consumer name has held unacked this long are claimed and
-    # published; it must exceed the time a live relay holds a batch (streams/outbox_relay.py).
-    relay_consumer: str = Field(default="relay", min_length=1)
-    relay_claim_idle_s: float = Field(default=60.0, gt=0)
 
-    # Check engine (streams/checks/): its config file (empty: the built-in defaults, see
-    # streams/checks/default_checks.toml) and the novelty check's reference prompts.
+    # Check engine (streams/checks/), the worker's and the monitor's: its config file (empty:
+    # the built-in defaults, see streams/checks/default_checks.toml) and the novelty check's
+    # reference prompts.
     checks_config: str = ""
-    novelty_reference: Path = DEFAULT_GSM8K.with_name("train.jsonl")
-    # Screening worker: results per batch (and how long to wait to fill one), the consumer
-    # group session timeout (how soon a killed worker's partitions move), and how long a
-    # result waits for an unreachable review queue before its dead letter.
-    worker_batch_size: int = Field(default=256, ge=1)
-    worker_batch_window_s: float = Field(default=0.05, gt=0)
-    worker_session_timeout_s: float = Field(default=10.0, gt=0)
-    worker_queue_retry_s: float = Field(default=300.0, ge=0)
-    # How long the worker remembers the outcome each request id was settled with (Redis,
-    # ~1 KB per result): a result delivered again within it gets that same outcome.
-    worker_settled_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    novelty_reference: Path = DEFAULT_GSM8K_TRAIN
+    # The human solutions the monitor's ``gsm8k-train`` reference is built from.
+    gsm8k_train_path: Path = DEFAULT_GSM8K_TRAIN
 
-    # Drift and bias monitor (`vigil monitor`, streams/monitoring/). A window closes after
-    # ``monitor_window_size`` results or ``monitor_window_s`` seconds, whichever comes first
-    # (0 turns one off); a window under ``monitor_min_window_rows`` is stored, not judged.
-    monitor_app_id: str = "vigil-monitor"
-    monitor_source_topic: str = "llm.results"
-    monitor_window_size: int = Field(default=500, ge=0)
-    monitor_window_s: float = Field(default=300.0, ge=0)
-    monitor_min_window_rows: int = Field(default=100, ge=2)
-    # The reference, built once and stored: ``baseline`` (the first product results),
-    # ``gsm8k-train`` (the human solutions of train.jsonl) or a JSONL file of InferenceResults.
-    monitor_reference: str = "baseline"
-    monitor_reference_rows: int = Field(default=2500, ge=4)
-    gsm8k_train_path: Path = DEFAULT_GSM8K.with_name("train.jsonl")
-    # Thresholds: margin x the largest score of no-change windows resampled from the
-    # reference. A window drifts when this many columns do; an alert is raised after this
-    # many drifted windows in a row and resolved after this many normal ones.
-    monitor_calibration_resamples: int = Field(default=40, ge=5)
-    monitor_threshold_margin: float = Field(default=1.25, ge=1.0)
-    monitor_drift_min_columns: int = Field(default=2, ge=1)
-    monitor_raise_after: int = Field(default=2, ge=1)
-    monitor_clear_after: int = Field(default=3, ge=1)
-    monitor_text_drift: bool = True
-    # Rows of a drifted window sent to the review queue with its alert, and webhooks
-    # (Slack-compatible JSON, HMAC-SHA256 signed with the secret when one is set).
-    monitor_alert_samples: int = Field(default=5, ge=0, le=100)
-    monitor_webhook_urls: list[str] = Field(default_factory=list)
-    monitor_webhook_secret: str = ""
-    # Bias: segment attributes (empty: every metadata key with at most 20 values), windows
-    # pooled per test, significance level (Bonferroni-corrected), smallest segment judged,
-    # and the disparity ratio under which a segment fails (the four-fifths rule).
-    monitor_bias_attributes: list[str] = Field(default_factory=list)
-    monitor_bias_windows: int = Field(default=5, ge=1)
-    monitor_bias_alpha: float = Field(default=0.001, gt=0, lt=1)
-    monitor_bias_min_rows: int = Field(default=50, ge=2)
-    monitor_bias_ratio: float = Field(default=0.8, gt=0, le=1)
-    # Counterfactual probes: share of product prompts sent again as shadow variants, and how
-    # long a probe waits for its shadow result.
-    monitor_probe_share: float = Field(default=0.02, ge=0, le=1)
-    monitor_probe_timeout_s: float = Field(default=600.0, gt=0)
-    # Stored per window for the console: how many windows, and rows kept for the HTML report.
-    monitor_keep_windows: int = Field(default=500, ge=1)
-    monitor_html_rows: int = Field(default=2000, ge=10)
-
-    # Local files: logs, Kafka/Redis data, readiness markers.
+    # Local files: logs, Kafka/Redis data, readiness markers; the console's users.
     run_dir: Path = REPO_ROOT / ".run"
     kafka_libs_dir: Path = REPO_ROOT / ".cache" / "kafka" / "libs"
     users_file: Path = REPO_ROOT / "dashboard" / "users.toml"
 
-    # Reviewer console (dashboard/). Sign-in: ``auto`` uses OIDC (st.login) when the console's
-    # .streamlit/secrets.toml has an [auth] section, else the users file's passwords. An OIDC
-    # identity maps to a user by its e-mail; one the file does not list gets
-    # ``console_oidc_default_role`` (empty: refused). Roles in ``console_pii_roles`` see
-    # prompts and outputs unmasked; live pages refresh every ``console_refresh_s``.
-    console_auth: str = Field(default="auto", pattern="^(auto|password|oidc)$")
-    console_oidc_provider: str = ""
-    console_oidc_default_role: str = Field(default="", pattern="^(|viewer|reviewer|lead|admin)$")
-    console_pii_roles: list[str] = Field(default_factory=lambda: ["lead", "admin"])
-    console_refresh_s: float = Field(default=2.0, ge=0.5)
-    console_page_size: int = Field(default=50, ge=5, le=200)
-    # Check precision measured on labelled data (written by `vigil eval --reliability-file`).
-    console_check_reliability: Path = REPO_ROOT / "dashboard" / "check_reliability.json"
+    # Each component's own knobs.
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "gateway",
+        "worker",
+        "review",
+        "relay",
+        "monitor",
+        "console",
+    )
+
+    @classmethod
+    def section_type(cls, name: str) -> type[Section]:
+        annotation = cls.model_fields[name].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, Section), name
+        return annotation
+
+    @classmethod
+    def flat_fields(cls) -> dict[str, FieldInfo]:
+        """Every setting by its flat name (``gateway_max_in_flight``: its env var is ``VIGIL_``
+        and that in upper case), with its field (default, constraints)."""
+        out: dict[str, FieldInfo] = {}
+        for name, field in cls.model_fields.items():
+            if name in cls.SECTIONS:
+                fields = cls.section_type(name).model_fields
+                out.update({f"{name}_{n}": f for n, f in fields.items()})
+            else:
+                out[name] = field
+        return out
+
+    @classmethod
+    def nest(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Flat names into their sections: ``{"gateway_max_in_flight": 4}`` becomes
+        ``{"gateway": {"max_in_flight": 4}}``. A section given whole (a dict or its model) is
+        merged with its flat names (they win); other names are left as they are."""
+        out: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            section, _, rest = key.partition("_")
+            if section in cls.SECTIONS and rest in cls.section_type(section).model_fields:
+                nested.setdefault(section, {})[rest] = value
+            else:
+                out[key] = value
+        for section, flat in nested.items():
+            given = out.get(section, {})
+            if isinstance(given, BaseModel):
+                given = given.model_dump()
+            out[section] = {**given, **flat}
+        return out
+
+    def replace(self, **overrides: Any) -> VigilSettings:
+        """A validated copy with ``overrides`` (flat or section names, as ``load_settings``
+        takes them); the environment is not read again."""
+        data = self.model_dump()
+        for key, value in self.nest(overrides).items():
+            if key in self.SECTIONS and isinstance(value, dict):
+                value = {**data[key], **value}
+            data[key] = value
+        return type(self).model_validate(data)
 
     def as_env(self) -> dict[str, str]:
-        """The settings as ``VIGIL_*`` env vars, so child processes see exactly these values."""
-        out = {}
+        """The settings as ``VIGIL_*`` env vars (the flat names), so child processes see
+        exactly these values."""
+        flat: dict[str, Any] = {}
         for name, value in self.model_dump().items():
+            if name in self.SECTIONS:
+                flat.update({f"{name}_{n}": v for n, v in value.items()})
+            else:
+                flat[name] = value
+        out = {}
+        for name, value in flat.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if isinstance(value, dict | list):
                 # Complex settings travel as JSON, which is how pydantic-settings reads them.
@@ -222,6 +364,8 @@ class VigilSettings(BaseSettings):
         return self.run_dir / "ready"
 
 
-def load_settings(**overrides: object) -> VigilSettings:
-    """Read the settings once; ``overrides`` win over the environment (used by tests)."""
-    return VigilSettings(**overrides)  # type: ignore[arg-type]
+def load_settings(**overrides: Any) -> VigilSettings:
+    """Read the settings once; ``overrides`` win over the environment (used by tests): by flat
+    name (``monitor_window_size=100``) or by section (``monitor={"window_size": 100}``), and
+    the section's other settings still come from the environment."""
+    return VigilSettings(**VigilSettings.nest(overrides))

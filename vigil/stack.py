@@ -78,7 +78,7 @@ def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) 
         try:
             start_stack(sup, settings, fresh=fresh)
             print(f"\nAll parts ready in {time.monotonic() - t0:.1f}s.")
-            print(f"  console:  http://{settings.console_address}:{settings.console_port}")
+            print(f"  console:  {settings.console.url}")
             print("  login:    reviewer / vigil-demo   (lead / vigil-demo)")
             print(f"  kafka:    {settings.kafka_bootstrap}   redis: {settings.redis_url}")
             print(

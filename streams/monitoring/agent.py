@@ -26,7 +26,7 @@ from reviewers.policy import ReviewPolicy
 from reviewers.queue import ReviewQueue
 from streams import topics
 from streams.faust_app import ProgressCommitter, new_app, raw_topic
-from streams.monitoring.monitor import Monitor, MonitorConfig
+from streams.monitoring.monitor import Monitor
 from streams.monitoring.store import MonitorStore
 from streams.offset_guard import Guarded, OffsetGuard
 from streams.triage import Screener
@@ -50,9 +50,10 @@ _RETRY_CAP_S = 5.0
 
 def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> faust.App:
     """Built at the entry point, never at import (one event loop, no import-time sockets)."""
-    app = new_app(settings.monitor_app_id, settings)
+    config = settings.monitor
+    app = new_app(config.app_id, settings)
 
-    source = raw_topic(app, settings.monitor_source_topic)
+    source = raw_topic(app, config.source_topic)
     dead_letters = raw_topic(app, topics.REQUESTS_DLQ)
     decisions = raw_topic(app, topics.DECISIONS)
     alerts_topic = raw_topic(app, topics.ALERTS)
@@ -70,16 +71,24 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             await fut
 
     store = MonitorStore.from_url(
-        settings.redis_url, settings.monitor_app_id, keep_windows=settings.monitor_keep_windows
+        settings.redis_url, config.app_id, keep_windows=config.keep_windows
     )
     if rebuild_reference:
         store.drop_reference()
-    queue = ReviewQueue.from_url(settings.redis_url, policy=ReviewPolicy.from_settings(settings))
+    queue = ReviewQueue.from_url(
+        settings.redis_url, policy=ReviewPolicy.from_settings(settings.review)
+    )
     # The worker's checks, options and weights (VIGIL_CHECKS_CONFIG), built as the worker builds
     # them: the monitor's flags and risk are the queue's (verdicts.py).
     screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
     monitor = Monitor(
-        MonitorConfig.from_settings(settings), store, queue, KafkaPublisher(), screener
+        config,
+        store,
+        queue,
+        KafkaPublisher(),
+        screener,
+        console_url=settings.console.url,
+        train_path=settings.gsm8k_train_path,
     )
     # Commits by the guard's count of finished records (faust_app.ProgressCommitter).
     committer = ProgressCommitter(app, app.conf.broker_commit_interval)
@@ -90,8 +99,8 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
 
     guard = OffsetGuard(
         settings.kafka_bootstrap,
-        settings.monitor_app_id,
-        settings.monitor_source_topic,
+        config.app_id,
+        config.source_topic,
         committer,
     )
     started = asyncio.Event()
@@ -123,7 +132,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
     async def watch(stream: Any) -> None:
         # The worker's batch knobs: batched, its checks cost less than half as much per result.
         async for events in stream.take_events(
-            settings.worker_batch_size, within=settings.worker_batch_window_s
+            settings.worker.batch_size, within=settings.worker.batch_window_s
         ):
             await started.wait()
             guarded = await values_of(events)

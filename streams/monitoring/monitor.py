@@ -20,6 +20,7 @@ import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,7 +30,6 @@ from streams import review_items
 from streams.monitoring import drift, webhooks
 from streams.monitoring.alerts import Change, Hysteresis, bias_alert, drift_alert, resolved
 from streams.monitoring.bias import BiasTracker, SegmentFinding
-from streams.monitoring.config import MonitorConfig
 from streams.monitoring.exceptions import MonitoringError
 from streams.monitoring.features import extract_features
 from streams.monitoring.probing import ProbeDesk
@@ -39,6 +39,7 @@ from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Judged, Verdicts
 from streams.monitoring.windows import ClosedWindow, TumblingWindow
 from streams.triage import Screener
+from vigil.settings import DEFAULT_GSM8K_TRAIN, ConsoleSettings, MonitorSettings
 from vigil_client.contracts import (
     Alert,
     DeadLetter,
@@ -62,6 +63,16 @@ class WindowReport:
     alerts: list[Alert] = field(default_factory=list)
 
 
+def check_config(config: MonitorSettings) -> None:
+    """Settings the monitor cannot work with (checked when one starts, not by every process
+    that reads the settings)."""
+    if config.reference_rows < 2 * config.calibration_rows:
+        raise MonitoringError(
+            f"monitor_reference_rows ({config.reference_rows}) must be at least twice the "
+            f"window size ({config.calibration_rows}); five times or more is better"
+        )
+
+
 def sample_item(sample: Judged, alert_id: str, kind: str) -> ReviewItem:
     """A sampled result of an alert's window, for a human to look at with the alert."""
     return review_items.review_item(
@@ -75,19 +86,27 @@ def sample_item(sample: Judged, alert_id: str, kind: str) -> ReviewItem:
 
 
 class Monitor:
+    """Driven by the ``monitor`` section of the settings (``VIGIL_MONITOR_*``); its alerts link
+    to the console at ``console_url``, and a ``gsm8k-train`` reference is read from
+    ``train_path``."""
+
     def __init__(
         self,
-        config: MonitorConfig,
+        config: MonitorSettings,
         store: MonitorStore,
         queue: ReviewQueue | None,
         publisher: Publisher,
         screener: Screener,
         *,
+        console_url: str = ConsoleSettings().url,
+        train_path: Path = DEFAULT_GSM8K_TRAIN,
         clock: Callable[[], float] = time.time,
         deliver: Callable[..., list[webhooks.Delivery]] = webhooks.deliver,
     ) -> None:
-        config.validate()
+        check_config(config)
         self.config = config
+        self.console_url = console_url
+        self.train_path = train_path
         self.store = store
         self.queue = queue
         self.publisher = publisher
@@ -106,7 +125,15 @@ class Monitor:
         self.bias_state = Hysteresis(config.raise_after, config.clear_after, store.state("bias"))
         self.stats: Counter[str] = Counter()
         self.probes = ProbeDesk(
-            config, store, queue, publisher, self.verdicts, self.stats, clock, self._publish
+            config,
+            store,
+            queue,
+            publisher,
+            self.verdicts,
+            self.stats,
+            clock,
+            self._publish,
+            console_url=console_url,
         )
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -124,7 +151,7 @@ class Monitor:
             load_source_rows,
             self.config.reference,
             limit=self.config.reference_rows,
-            train_path=self.config.train_path,
+            train_path=self.train_path,
             verdicts=Verdicts(self.verdicts.screener),
         )
         if rows is not None:
@@ -139,8 +166,8 @@ class Monitor:
             rows,
             source=source,
             window_rows=self.config.calibration_rows,
-            resamples=self.config.resamples,
-            margin=self.config.margin,
+            resamples=self.config.calibration_resamples,
+            margin=self.config.threshold_margin,
             text=self.config.text_drift,
         )
         self.store.put_reference(reference.to_bytes(), reference.describe())
@@ -246,7 +273,7 @@ class Monitor:
                     drift.frame(rows),
                     self.reference.columns,
                     self.reference.calibration,
-                    min_columns=self.config.min_columns,
+                    min_columns=self.config.drift_min_columns,
                 )
             except Exception as exc:
                 # Recorded with the window, not lost: bias and probes still go on.
@@ -262,12 +289,12 @@ class Monitor:
                 ids = await self._route_samples(closed, change.alert_id, "drift")
                 alert = drift_alert(
                     alert_id=change.alert_id,
-                    monitor=self.config.monitor,
+                    monitor=self.config.app_id,
                     window_id=closed.window_id,
                     result=result,
                     model_versions=list(versions),
                     sample_ids=ids,
-                    console_url=self.config.console_url,
+                    console_url=self.console_url,
                 )
                 report.alerts.append(await self._publish(alert))
             elif change is not None:
@@ -313,11 +340,11 @@ class Monitor:
             ids = await self._route_samples(closed, change.alert_id, "bias", in_segment)
             alert = bias_alert(
                 alert_id=change.alert_id,
-                monitor=self.config.monitor,
+                monitor=self.config.app_id,
                 window_id=closed.window_id,
                 finding=f,
                 sample_ids=ids,
-                console_url=self.config.console_url,
+                console_url=self.console_url,
             )
             out.append(await self._publish(alert))
         return out
@@ -387,4 +414,4 @@ class Monitor:
         self.store.put_html(window_id, html)
 
 
-__all__ = ["Monitor", "MonitorConfig", "Publisher", "WindowReport", "sample_item"]
+__all__ = ["Monitor", "Publisher", "WindowReport", "check_config", "sample_item"]

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from reviewers.queue import ReviewQueue
 from streams.monitoring import probes
 from streams.monitoring.alerts import Change, Hysteresis, counterfactual_alert
-from streams.monitoring.config import MonitorConfig
 from streams.monitoring.publisher import Publisher
 from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Verdicts
+from vigil.settings import MonitorSettings
 from vigil_client.contracts import Alert, DeadLetter, InferenceResult
 
 STATE = "counterfactual"
@@ -27,7 +27,7 @@ STATE = "counterfactual"
 class ProbeDesk:
     def __init__(
         self,
-        config: MonitorConfig,
+        config: MonitorSettings,
         store: MonitorStore,
         queue: ReviewQueue | None,
         publisher: Publisher,
@@ -35,8 +35,11 @@ class ProbeDesk:
         stats: Counter[str],
         clock: Callable[[], float],
         publish_alert: Callable[[Alert], Awaitable[Alert]],
+        *,
+        console_url: str,
     ) -> None:
         self.config = config
+        self.console_url = console_url
         self.store = store
         self.queue = queue
         self.verdicts = verdicts
@@ -88,10 +91,10 @@ class ProbeDesk:
         if change is not None:
             alert = counterfactual_alert(
                 alert_id=change.alert_id,
-                monitor=self.config.monitor,
+                monitor=self.config.app_id,
                 axis=probe.axis,
                 probe_ids=[probe.probe_id],
-                console_url=self.config.console_url,
+                console_url=self.console_url,
             )
             await self.publish_alert(alert)
         self.store.put_state(STATE, self.state.to_dict())

@@ -2,7 +2,7 @@
 
 Three sources (``VIGIL_MONITOR_REFERENCE``):
 
-* ``baseline``: the first ``monitor_reference_rows`` product results the monitor sees. The
+* ``baseline``: the first ``monitor.reference_rows`` product results the monitor sees. The
   right default: "normal" is what this model did on this traffic when monitoring began.
 * ``gsm8k-train``: the human-written solutions of GSM8K ``train.jsonl`` run through the same
   features. Model outputs differ from human reasoning, so expect that distance to show as drift

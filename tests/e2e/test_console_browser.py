@@ -121,7 +121,7 @@ class Session:
         self.page.on("request", lambda req: self.requested.append(req.url))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.goto(
-            f"http://127.0.0.1:{settings.console_port}/{query}", wait_until="domcontentloaded"
+            f"http://127.0.0.1:{settings.console.port}/{query}", wait_until="domcontentloaded"
         )
         self.page.get_by_label("User").fill(user)
         self.page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -293,7 +293,7 @@ def monitor_windows(stack_settings: VigilSettings) -> Iterator[Alert]:
     """Three windows and a bias alert in the stack monitor's store (its own windows are few:
     no test sends it 500 results), removed afterwards; the alert's samples are queued."""
     client = redis.Redis.from_url(stack_settings.redis_url)
-    store = MonitorStore(client, stack_settings.monitor_app_id)
+    store = MonitorStore(client, stack_settings.monitor.app_id)
     t0 = time.time() - 600
     ids = [f"e2e-{n:08d}" for n in range(1, 4)]
     for n, wid in enumerate(ids, start=1):
@@ -302,7 +302,7 @@ def monitor_windows(stack_settings: VigilSettings) -> Iterator[Alert]:
     sample = _item(f"alert-sample-{int(time.time() * 1000)}", assigned_reviewer=None)
     alert = Alert(
         kind="bias",
-        monitor=stack_settings.monitor_app_id,
+        monitor=stack_settings.monitor.app_id,
         title="flag rate of locale=de-DE <img src=x onerror=alert(1)>",
         summary="segment ![s](http://example.invalid/a.png) flagged 3x as often",
         window_id=ids[-1],

@@ -115,7 +115,7 @@ async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
 
         # Through the gateway, with the adapter that reads the per-request error.
         routes = routes_from_settings(
-            s.model_copy(update={"gateway_models": {s.trtllm_model_name: "trtllm-pytriton"}})
+            s.replace(gateway_models={s.trtllm_model_name: "trtllm-pytriton"})
         )
         gateway = Gateway(
             triton, routes, source_topic=topics.REQUESTS, max_prompt_chars=s.max_prompt_chars

@@ -111,20 +111,18 @@ def test_no_change_gives_no_alert_and_a_served_worse_segment_is_named(
     admin = KafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
     admin.create_topics([NewTopic(source, num_partitions=2, replication_factor=1)])
     admin.close()
-    settings = stack_settings.model_copy(
-        update={
-            "run_dir": tmp_path,
-            "monitor_app_id": app_id,
-            "monitor_source_topic": source,
-            "monitor_window_size": W,
-            "monitor_window_s": 0.0,
-            "monitor_min_window_rows": 50,
-            "monitor_reference_rows": REFERENCE,
-            "monitor_bias_attributes": ["locale"],
-            "monitor_probe_share": 0.0,
-            "monitor_webhook_urls": [webhook],
-            "monitor_webhook_secret": SECRET,
-        }
+    settings = stack_settings.replace(
+        run_dir=tmp_path,
+        monitor_app_id=app_id,
+        monitor_source_topic=source,
+        monitor_window_size=W,
+        monitor_window_s=0.0,
+        monitor_min_window_rows=50,
+        monitor_reference_rows=REFERENCE,
+        monitor_bias_attributes=["locale"],
+        monitor_probe_share=0.0,
+        monitor_webhook_urls=[webhook],
+        monitor_webhook_secret=SECRET,
     )
     store = MonitorStore.from_url(settings.redis_url, app_id)
     queue = ReviewQueue.from_url(settings.redis_url)

@@ -118,12 +118,12 @@ def test_a_relay_under_another_name_publishes_what_a_dead_one_left_once_and_in_o
     for item in read:
         queue.decide(decision(item, "approve"))
     written = outbox(queue)
-    assert queue.outbox_held_elsewhere(s.relay_consumer) == 2 * ITEMS
+    assert queue.outbox_held_elsewhere(s.relay.consumer) == 2 * ITEMS
 
     stop = threading.Event()
     producer = relay_producer(s)
     relay = threading.Thread(
-        target=relay_loop, args=(queue, producer, s.relay_consumer, CLAIM_IDLE_S, stop)
+        target=relay_loop, args=(queue, producer, s.relay.consumer, CLAIM_IDLE_S, stop)
     )
     relay.start()
     try:
@@ -136,7 +136,7 @@ def test_a_relay_under_another_name_publishes_what_a_dead_one_left_once_and_in_o
         relay.join(timeout=30)
         producer.close(timeout=10)
     assert not relay.is_alive()
-    assert queue.outbox_held_elsewhere(s.relay_consumer) == 0
+    assert queue.outbox_held_elsewhere(s.relay.consumer) == 0
 
     records = [
         r for r in _read_all(s, [topics.REVIEW_EVENTS, topics.DECISIONS]) if r.key.startswith(run)

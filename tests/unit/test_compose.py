@@ -435,7 +435,7 @@ def test_every_variable_in_env_example_has_a_comment() -> None:
 def test_vigil_variables_are_real_settings_with_the_same_defaults(raw: dict[str, Any]) -> None:
     from vigil.settings import VigilSettings
 
-    fields = VigilSettings.model_fields
+    fields = VigilSettings.flat_fields()
     names = {f"VIGIL_{n.upper()}" for n in fields}
     for svc_name, svc in raw["services"].items():
         for key in _environment(svc):

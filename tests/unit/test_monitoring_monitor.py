@@ -15,7 +15,7 @@ import redis
 from click.testing import CliRunner
 
 from reviewers.queue import ReviewQueue
-from streams.monitoring.monitor import Monitor, MonitorConfig, sample_item
+from streams.monitoring.monitor import Monitor, sample_item
 from streams.monitoring.probes import counterfactuals
 from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.store import MonitorStore
@@ -23,7 +23,7 @@ from streams.monitoring.verdicts import Judged
 from streams.triage import Screener, Triage
 from tests.redis_fixtures import redis_client, redis_server
 from vigil.cli import main
-from vigil.settings import load_settings
+from vigil.settings import MonitorSettings, load_settings
 from vigil_client.contracts import (
     PROBE_KEY,
     SHADOW_PRODUCT,
@@ -84,13 +84,14 @@ def rig(redis_client: redis.Redis) -> Iterator[Rig]:
         **overrides: object,
     ) -> Monitor:
         fields: dict[str, object] = {
-            "monitor": "mon",
+            "app_id": "mon",
             "window_size": W,
             "window_s": 0.0,
             "min_window_rows": 50,
             "reference_rows": 5 * W,
-            "resamples": 15,
+            "calibration_resamples": 15,
             "text_drift": False,
+            "probe_share": 0.0,
             "raise_after": 2,
             "clear_after": 2,
             "alert_samples": 3,
@@ -100,7 +101,8 @@ def rig(redis_client: redis.Redis) -> Iterator[Rig]:
         }
         fields.update(overrides)
         kw = {"clock": clock} if clock else {}
-        config = MonitorConfig(**fields)  # type: ignore[arg-type]
+        assert set(fields) <= set(MonitorSettings.model_fields), fields  # no typo ignored
+        config = MonitorSettings.model_validate(fields)
         checks = screener or worker_screener()
         return Monitor(config, store, queue, publisher, checks, **kw)  # type: ignore[arg-type]
 
@@ -285,9 +287,9 @@ async def test_monitor_report_lists_windows_and_writes_a_windows_html(
 ) -> None:
     app_id = f"report-{uuid.uuid4().hex[:8]}"
     store = MonitorStore(redis_client, app_id)  # the CLI's namespace: prefix "vigil"
-    config = MonitorConfig(
-        monitor=app_id, window_size=W, window_s=0, min_window_rows=50, reference_rows=5 * W,
-        resamples=10, text_drift=False,
+    config = MonitorSettings(
+        app_id=app_id, window_size=W, window_s=0, min_window_rows=50, reference_rows=5 * W,
+        calibration_resamples=10, text_drift=False, probe_share=0.0,
     )  # fmt: skip
     monitor = Monitor(config, store, None, Recorder(), worker_screener())
     await monitor.start()

@@ -17,5 +17,5 @@ def test_the_relay_refuses_a_claim_idle_time_a_live_relay_could_reach() -> None:
 
 def test_the_default_claim_idle_time_leaves_a_margin_and_the_name_is_not_per_host() -> None:
     settings = load_settings()
-    assert settings.relay_claim_idle_s > 2 * PUBLISH_TIMEOUT_S
-    assert settings.relay_consumer == "relay"
+    assert settings.relay.claim_idle_s > 2 * PUBLISH_TIMEOUT_S
+    assert settings.relay.consumer == "relay"
