@@ -42,10 +42,10 @@ from evidently.presets import DataDriftPreset
 from streams.monitoring import drift
 from streams.monitoring.alerts import Hysteresis
 from streams.monitoring.features import extract_features
-from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.reference import build_reference, compared_columns
 from streams.monitoring.verdicts import Verdicts
 from streams.triage import Screener
+from tests.recorded_traffic import RecordedTraffic
 from vigil.settings import VARIANTS, load_settings
 
 HEALTHY, WEAK = "175b_verification", "6b_finetuning"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from dashboard.roles import ROLES, Role, allowed
+from dashboard.roles import ROLES, Role
 from vigil.exceptions import ConfigError
 
 # scrypt cost: N=2^14, r=8, p=1 (16 MiB, tens of ms) is the usual interactive-login setting.
@@ -39,10 +39,6 @@ _MAX_MEM = 64 * 1024 * 1024
 class User:
     name: str
     role: Role
-
-    @property
-    def can_decide(self) -> bool:
-        return allowed(self.role, "decide")
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,6 @@ def current_item() -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def current_page(user: User) -> str:
-    page = st.session_state.get(_NAV)
-    return page if isinstance(page, str) and page in pages_for(user) else "queue"
-
-
 def render_sidebar_nav(user: User) -> str:
     """The page menu (only the pages this role may see); returns the chosen page."""
     options = pages_for(user)

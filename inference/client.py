@@ -84,12 +84,6 @@ class TritonClient:
     async def close(self) -> None:
         await self._client.close()
 
-    async def model_ready(self, model_name: str) -> bool:
-        try:
-            return bool(await self._client.is_model_ready(model_name))
-        except (InferenceServerException, grpc.RpcError):
-            return False
-
     async def generate(
         self, route: ModelRoute, prompt: str, params: GenerationParams, request_id: str
     ) -> Generation:

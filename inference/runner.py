@@ -329,6 +329,11 @@ class GatewayRunner:
             "breaker": str(self.gateway.breaker.state),
             "breaker_opened": self.gateway.breaker.times_opened,
             "counts": dict(self.gateway.counts),
+            "extra_samples": {
+                "granted": self.gateway.budget.extras_granted,
+                "denied": self.gateway.budget.extras_denied,
+                "paced_s": round(self.gateway.budget.paced_s, 3),
+            },
             "at": time.time(),
         }
         tmp = self.stats_path.with_suffix(f".{os.getpid()}.tmp")

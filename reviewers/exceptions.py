@@ -60,17 +60,12 @@ class RebuildError(ReviewError):
     """The review state could not be rebuilt from the events (e.g. the target is not empty)."""
 
 
-class QueueUnavailable(ReviewError):
-    """The queue's Redis could not be reached or did not answer in time (or is still loading
-    its data after a restart). Transient: callers retry with backoff rather than give up."""
-
-
 def transient_errors() -> tuple[type[BaseException], ...]:
     """The errors of a queue call worth retrying, for callers that must not import redis."""
     import redis.exceptions
 
     # BusyLoadingError (AOF still loading) is a ConnectionError subclass.
-    return (QueueUnavailable, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def queue_errors() -> tuple[type[BaseException], ...]:

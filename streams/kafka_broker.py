@@ -17,7 +17,6 @@ from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec
 
 _KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
-POM = _KAFKA_DIR / "pom.xml"
 LOG4J2 = _KAFKA_DIR / "log4j2.properties"
 
 

@@ -31,9 +31,9 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from reviewers.queue import ReviewQueue
 from streams import topics
-from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.store import MonitorStore
 from streams.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.recorded_traffic import RecordedTraffic
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import (

@@ -14,7 +14,6 @@ from scipy import stats
 
 from streams.monitoring import drift
 from streams.monitoring.exceptions import MonitoringError
-from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.reference import (
     Reference,
     build_reference,
@@ -24,6 +23,7 @@ from streams.monitoring.reference import (
 )
 from streams.monitoring.verdicts import Verdicts
 from streams.triage import Screener
+from tests.recorded_traffic import RecordedTraffic
 from vigil.settings import load_settings
 
 W = 150

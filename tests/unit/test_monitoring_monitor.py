@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from reviewers.queue import ReviewQueue
 from streams.monitoring.monitor import Monitor, sample_item
 from streams.monitoring.probes import counterfactuals
-from streams.monitoring.recorded import RecordedTraffic
 from streams.monitoring.store import MonitorStore
 from streams.monitoring.verdicts import Judged
 from streams.triage import Screener, Triage
+from tests.recorded_traffic import RecordedTraffic
 from tests.redis_fixtures import redis_client, redis_server
 from vigil.cli import main
 from vigil.settings import MonitorSettings, load_settings
