@@ -123,6 +123,8 @@ def test_a_model_swap_raises_a_drift_alert_within_two_windows(
     publish(3 * W)
     wait_for("a drift alert", lambda: any(a.kind == "drift" for a in store.alerts()), 300)
     [alert] = [a for a in store.alerts() if a.kind == "drift"]
+    # The monitor publishes a window's alerts, then stores the window (its summary lists them).
+    wait_for("the alert's window", lambda: alert.window_id in store.window_ids(50), 60)
     after = sorted(w for w in store.window_ids(50) if w > before[0]["window_id"])
     assert alert.window_id in after[:2], (alert.window_id, after)
     # Within 2 windows of the switch, naming what moved (not only the version label).
