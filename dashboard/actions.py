@@ -17,6 +17,7 @@ from dashboard.roles import TIERS, Action, require
 from reviewers.claims import Claim
 from reviewers.queue import ReviewQueue
 from vigil_client.contracts import DecisionKind, ReviewDecision, ReviewItem
+from vigil_client.names import tiers_above
 
 
 def _tiers(user: User) -> tuple[str, ...]:
@@ -113,5 +114,4 @@ def decide(
 
 def next_tiers(current: str) -> list[str]:
     """The tiers an item at ``current`` may be escalated to, nearest first."""
-    order = ["reviewer", "lead", "ml_team"]
-    return order[order.index(current) + 1 :] if current in order else []
+    return list(tiers_above(current))

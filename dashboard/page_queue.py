@@ -24,6 +24,7 @@ from reviewers.exceptions import queue_errors
 from reviewers.queue import ReviewQueue
 from vigil.exceptions import ContractError
 from vigil.settings import VigilSettings
+from vigil_client.names import FIRST_TIER, tiers_above
 
 _PAGE, _VIEW, _SHOWN, _OPENED = "queue_page", "queue_view", "queue_shown", "queue_opened"
 ALL = "all"
@@ -116,8 +117,8 @@ def _live(queue: ReviewQueue, queue_key: str, page_size: int) -> None:
         return
     cols = st.columns(6)
     cols[0].metric("Pending reviews", c.total)
-    cols[1].metric("Open at reviewer tier", c.tiers["reviewer"])
-    cols[2].metric("Open at lead / ML tier", c.tiers["lead"] + c.tiers["ml_team"])
+    cols[1].metric("Open at reviewer tier", c.tiers[FIRST_TIER])
+    cols[2].metric("Open at lead / ML tier", sum(c.tiers[t] for t in tiers_above(FIRST_TIER)))
     cols[3].metric("Overdue", c.overdue)
     cols[4].metric("Due within 1 h", c.due_soon)
     cols[5].metric("SLA breaches (retained)", c.breached)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from dashboard.exceptions import PermissionDenied
+from reviewers.claims import TIERS_BY_ROLE
 
 Role = Literal["viewer", "reviewer", "lead", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "reviewer", "lead", "admin")
@@ -33,14 +34,9 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     "view_team": frozenset({"lead", "admin"}),
 }
 
-# The review tiers a role works, first choice first (reviewers.claims.TIERS_BY_ROLE has the
-# same mapping; the console passes it to claim and decide, so the queue enforces it too).
-TIERS: dict[Role, tuple[str, ...]] = {
-    "viewer": (),
-    "reviewer": ("reviewer",),
-    "lead": ("lead", "reviewer"),
-    "admin": ("ml_team", "lead", "reviewer"),
-}
+# The review tiers a role works, first choice first: the review domain's table (the console
+# passes it to claim and decide, so the queue enforces it too); a viewer works none.
+TIERS: dict[Role, tuple[str, ...]] = {r: TIERS_BY_ROLE.get(r, ()) for r in ROLES}
 
 
 def allowed(role: str, action: Action) -> bool:

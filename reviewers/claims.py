@@ -18,14 +18,14 @@ from typing import Any
 from reviewers.base import QueueBase, reply_text
 from reviewers.exceptions import ClaimRefused, StaleClaim
 from reviewers.keys import from_ms, text
-from vigil_client.contracts import ReviewTier
+from vigil_client.names import REVIEW_TIERS, ReviewTier
 
 # Which tiers a role works, first choice first (the console maps its users' roles here).
 TIERS_BY_ROLE: dict[str, tuple[ReviewTier, ...]] = {
     "reviewer": ("reviewer",),
     "lead": ("lead", "reviewer"),
     "ml_team": ("ml_team",),
-    "admin": ("ml_team", "lead", "reviewer"),
+    "admin": tuple(reversed(REVIEW_TIERS)),  # every tier, the highest first
 }
 
 

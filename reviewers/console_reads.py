@@ -15,6 +15,7 @@ from typing import cast
 from reviewers.base import QueueBase
 from reviewers.keys import text
 from vigil_client.contracts import ReviewDecision
+from vigil_client.names import REVIEW_TIERS
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,9 @@ def recent_activity(queue: QueueBase, since_ms: int, limit: int = 2000) -> Settl
     return SettledActivity(decisions=decisions, items=len(rids), truncated=truncated)
 
 
-TIERS = ("reviewer", "lead", "ml_team")
-
-
 def open_counts(queue: QueueBase) -> dict[str, int]:
     """Unassigned items with a free seat, per tier (one pipelined round trip)."""
     pipe = queue.client.pipeline(transaction=False)
-    for tier in TIERS:
+    for tier in REVIEW_TIERS:
         pipe.zcard(queue.keys.open(tier))
-    return {t: int(n) for t, n in zip(TIERS, pipe.execute(), strict=True)}
+    return {t: int(n) for t, n in zip(REVIEW_TIERS, pipe.execute(), strict=True)}

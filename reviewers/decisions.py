@@ -19,7 +19,8 @@ from reviewers.correction import agreement_label, prepare
 from reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
 from reviewers.hold import decision_release
 from reviewers.keys import text
-from vigil_client.contracts import VERDICTS, ReviewDecision
+from vigil_client.contracts import ReviewDecision
+from vigil_client.names import TOP_TIER, VERDICTS
 
 # Set by decide.lua from the item's state, never by the caller.
 _SET_BY_SCRIPT = {"tier", "item_version", "final", "escalate_to"}
@@ -92,7 +93,7 @@ class DecisionsMixin(QueueBase):
             "assigned": f"it is assigned to {detail}",
             "voted": f"{d.reviewer} gave a verdict on this version already",
             "full": f"every reviewer seat is claimed (by {holders or 'others'}); claim it first",
-            "top": "it is at the top tier (ml_team): there is no one to escalate to",
+            "top": f"it is at the top tier ({TOP_TIER}): there is no one to escalate to",
             "bad_target": f"cannot escalate to {detail}: it must be a higher tier",
         }.get(status, status)
         return InvalidDecision(f"{head}: {why}", request_id=rid)

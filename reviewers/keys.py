@@ -1,6 +1,9 @@
 """Where the review domain keeps things in Redis: one place for every key name.
 
-``P`` is the prefix (``vigil`` by default). Per item (``<rid>`` = request id):
+``P`` is the prefix (``vigil`` by default). ``Keys`` builds every key name; the Lua scripts
+get the same parts from it (``key_parts``, as ``K.<part>`` in their generated preamble).
+The item hash's fields are written by ``queue_hash`` (how it is queued) and ``state_hash``
+(its ``ReviewState``), for enqueue and for rebuild alike. Per item (``<rid>`` = request id):
 
 - ``P:item:<rid>``  hash: ``item`` (ReviewItem JSON) and the review state: ``state``
   (pending | decided), ``tier``, ``version``, ``required``/``done`` (verdicts needed/recorded
@@ -28,25 +31,19 @@ JSON), ``P:subject:<hash>`` (set of rids of one data subject), ``P:outbox`` (str
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import FunctionType
+from typing import Any
 
-from vigil_client.contracts import ReviewItem
+import orjson
 
-# The fields of an item hash that make its review state (``ReviewState``; the scripts write
-# them, ``rebuild`` restores them from each event's state).
-STATE_FIELDS = (
-    "state",
-    "tier",
-    "version",
-    "required",
-    "done",
-    "deadline_ms",
-    "score",
-    "released",
-    "assigned",
-    "breaches",
-)
+from vigil_client.contracts import ReviewItem, ReviewState
+
+# The fields of an item hash that make its review state: ``ReviewState``'s, in its order (the
+# scripts write them, ``rebuild`` restores them from each event's state).
+STATE_FIELDS: tuple[str, ...] = tuple(ReviewState.model_fields)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -123,6 +120,44 @@ class Keys:
     @property
     def outbox(self) -> str:
         return self._k("outbox")
+
+
+def queue_hash(queue: Mapping[str, Any]) -> dict[str, str]:
+    """The item hash's fields of how it is queued, from ``ReviewQueueFields`` (as a dict, as
+    the ``queued`` event carries it): what enqueue writes and rebuild restores."""
+    fallback = queue["fallback"]
+    return {
+        "member": queue["member"],
+        "risk": repr(float(queue["risk"])),
+        "bonus": str(queue["bonus_ms"]),
+        "sla_ms": str(queue["sla_ms"]),
+        "retention_ms": str(queue["retention_ms"]),
+        "hold": "1" if queue["hold"] else "0",
+        "views": orjson.dumps(queue["views"]).decode(),
+        "checks": orjson.dumps(queue["checks"]).decode(),
+        "subject": queue["subject"],
+        "fallback": orjson.dumps(fallback).decode() if fallback else "",
+    }
+
+
+def state_hash(state: Mapping[str, Any]) -> dict[str, str]:
+    """The item hash's review state fields, from a ``ReviewState`` (as a dict)."""
+    return {f: str(state[f]) for f in STATE_FIELDS}
+
+
+def key_parts() -> dict[str, str]:
+    """Each ``Keys`` accessor's name -> the part of the key names it builds (``P:<part>...``),
+    read off the accessors themselves: the Lua scripts get these as ``K.<name>``
+    (reviewers/lua), so the layout is written once, in ``Keys``."""
+    probe = Keys("P")
+    out: dict[str, str] = {}
+    for name, attr in vars(Keys).items():
+        if name.startswith("_") or not isinstance(attr, property | FunctionType):
+            continue
+        value = getattr(probe, name)
+        full = value("X") if callable(value) else value
+        out[name] = full.removeprefix("P:").removesuffix(":X")
+    return out
 
 
 def as_utc(moment: datetime) -> datetime:

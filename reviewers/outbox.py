@@ -14,11 +14,13 @@ import redis
 
 from reviewers.base import QueueBase
 from reviewers.keys import text
+from vigil_client import topics
 
-# Where each kind of record goes (streams/topics.py names the same topics).
-EVENTS_TOPIC = "review.events"
-DECISIONS_TOPIC = "review.decisions"
-RELEASES_TOPIC = "review.releases"
+# Where each kind of record goes: the SDK's topic names (the scripts get the same names in
+# their preamble, reviewers/lua).
+EVENTS_TOPIC = topics.REVIEW_EVENTS
+DECISIONS_TOPIC = topics.DECISIONS
+RELEASES_TOPIC = topics.RELEASES
 RELAY_GROUP = "relay"
 
 

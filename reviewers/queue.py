@@ -3,7 +3,7 @@
 ``ReviewQueue`` is the one entry point; each concern lives in its own module and is mixed in:
 claims (``claims.py``), decisions (``decisions.py``), SLA clock (``sla.py``), hold-and-release
 (``hold.py``), audit trail (``audit.py``), privacy (``privacy.py``), outbox (``outbox.py``).
-Key layout: ``keys.py``; the atomic steps: ``lua/``.
+Key layout: ``keys.py``; the atomic steps: ``lua/``; what each kind of event does: ``machine.py``.
 
 Items enter idempotently by ``request_id``. The queue is ordered by priority: the SLA
 deadline made earlier by ``risk_score * risk_weight_s`` (lower first; ties oldest first), so
@@ -26,7 +26,16 @@ from reviewers.claims import ClaimsMixin
 from reviewers.decisions import DecisionsMixin
 from reviewers.exceptions import InvalidDecision, ItemNotFound
 from reviewers.hold import HoldMixin, fallback_draft
-from reviewers.keys import STATE_FIELDS, member, request_id_of, subject_hash, text
+from reviewers.keys import (
+    STATE_FIELDS,
+    member,
+    queue_hash,
+    request_id_of,
+    state_hash,
+    subject_hash,
+    text,
+)
+from reviewers.machine import queued_state
 from reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
 from reviewers.policy import ReviewPolicy, flagged_checks
 from reviewers.privacy import PrivacyMixin
@@ -63,73 +72,48 @@ class ReviewQueue(
 
     # --- items -------------------------------------------------------------------------
 
-    def _enqueue_args(self, item: ReviewItem) -> list[Any]:
+    def _enqueue_arg(self, item: ReviewItem) -> bytes:
+        """One item for enqueue.lua, as one JSON object: the texts it stores and publishes as
+        they are (the item, its state, how it is queued), the item hash's other fields, and
+        what its indexes need."""
         plan = self.policy.plan(item)
         views = self.policy.views(item)
-        checks = flagged_checks(item)
         subject = self.policy.subject_of(item)
-        hashed = subject_hash(subject) if subject else ""
-        fallback = fallback_draft(item, plan) if item.hold_for_review else None
-        fallback_json = orjson.dumps(fallback) if fallback is not None else b""
-        item_member = member(item)
-        rid = item.request_id
-        # The ``queued`` event less "at" (the script adds the server time): a JSON object
-        # body without its opening brace.
-        lean_event = orjson.dumps(
+        score = plan.deadline_ms - plan.bonus_ms
+        state = queued_state(
+            required=plan.required,
+            assigned=plan.assigned,
+            deadline_ms=plan.deadline_ms,
+            score=score,
+        ).model_dump()
+        queue = {
+            "member": member(item),
+            "risk": item.risk_score,
+            "bonus_ms": plan.bonus_ms,
+            "sla_ms": plan.sla_ms,
+            "retention_ms": plan.retention_ms,
+            "hold": item.hold_for_review,
+            "subject": subject_hash(subject) if subject else "",
+            "checks": flagged_checks(item),
+            "views": views,
+            "fallback": fallback_draft(item, plan) if item.hold_for_review else None,
+        }
+        fields = {**queue_hash(queue), **state_hash(state)}
+        return orjson.dumps(
             {
-                "schema_version": 1,
-                "event_id": f"{rid}:1",
-                "request_id": rid,
-                "seq": 1,
-                "type": "queued",
-                "actor": "system:queue",
-                "state": {
-                    "state": "pending",
-                    "tier": "reviewer",
-                    "released": "",
-                    "assigned": plan.assigned,
-                    "version": 1,
-                    "required": plan.required,
-                    "done": 0,
-                    "deadline_ms": plan.deadline_ms,
-                    "score": plan.deadline_ms - plan.bonus_ms,
-                    "breaches": 0,
-                },
-            }
-        )[1:]
-        queue_fields = orjson.dumps(
-            {
-                "member": item_member,
-                "risk": item.risk_score,
-                "bonus_ms": plan.bonus_ms,
-                "sla_ms": plan.sla_ms,
-                "retention_ms": plan.retention_ms,
-                "hold": item.hold_for_review,
-                "subject": hashed,
-                "checks": checks,
+                "rid": item.request_id,
+                "member": queue["member"],
+                "score": score,
+                "deadline": plan.deadline_ms,
+                "assigned": plan.assigned,
+                "subject": queue["subject"],
                 "views": views,
-                "fallback": fallback,
+                "hash": [v for pair in fields.items() for v in pair],
+                "item": item.model_dump_json(),
+                "state": orjson.dumps(state).decode(),
+                "queue": orjson.dumps(queue).decode(),
             }
         )
-        return [
-            rid,
-            item.model_dump_json(),
-            item_member,
-            repr(item.risk_score),
-            plan.bonus_ms,
-            plan.sla_ms,
-            plan.retention_ms,
-            plan.deadline_ms,
-            plan.required,
-            "1" if item.hold_for_review else "0",
-            plan.assigned,
-            orjson.dumps(views),
-            orjson.dumps(checks),
-            hashed,
-            fallback_json,
-            queue_fields,
-            lean_event,
-        ]
 
     def enqueue(self, item: ReviewItem) -> bool:
         """Store a flagged item; False (and no change) when its request id is already known."""
@@ -150,9 +134,7 @@ class ReviewQueue(
 
     def _enqueue_batch(self, batch: list[ReviewItem]) -> list[bool]:
         # A batch that repeats a request id stores it once (the script checks each in turn).
-        args: list[Any] = [len(batch)]
-        for item in batch:
-            args += self._enqueue_args(item)
+        args: list[Any] = [len(batch), *(self._enqueue_arg(item) for item in batch)]
         return [bool(created) for created in self._run("enqueue", args)]
 
     def settle(
@@ -175,9 +157,7 @@ class ReviewQueue(
             chunk = outcomes[at : at + ENQUEUE_BATCH]
             rids = dict.fromkeys(rid for rid, _ in chunk)
             chunk_items = [item for rid in rids for item in by_rid.get(rid, [])]
-            args: list[Any] = [len(chunk_items)]
-            for item in chunk_items:
-                args += self._enqueue_args(item)
+            args: list[Any] = [len(chunk_items), *(self._enqueue_arg(i) for i in chunk_items)]
             args += [ttl_ms, len(chunk)]
             for rid, outcome in chunk:
                 args += [rid, outcome]

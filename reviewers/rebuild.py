@@ -2,14 +2,16 @@
 
 Every state change is a ``ReviewEvent`` carrying the item's state after it (plus the item,
 decision, release or rating it introduced), so folding an item's events in ``seq`` order
-gives back what the scripts wrote. Live claims come back too: ``claimed`` and
-``claim_renewed`` carry the claim id and lease expiry; ``claim_released``,
-``claim_expired``, the holder's ``decided``, an ``escalated`` (a new version) and an
-``assigned`` to someone else end them. A claim whose lease is still running by the Redis
-clock is restored with the same id, reviewer and expiry (so its holder can still decide
-with it, and the normal reaping expires it); one already lapsed is not, and its seat is
-free. Settled items whose retention has run out are left out, as Redis would have expired
-them. ``streams/review_log.py`` reads the events from Kafka for ``vigil rebuild``.
+gives back what the scripts wrote. What each kind of event does beyond its state (what it
+records, its effect on claims and votes) is its row of the state machine,
+``reviewers/machine.py``; each effect is replayed here by one function. Live claims come
+back too: ``claimed`` and ``claim_renewed`` carry the claim id and lease expiry;
+``claim_released``, ``claim_expired``, the holder's ``decided``, an ``escalated`` (a new
+version) and an ``assigned`` to someone else end them. A claim whose lease is still running
+by the Redis clock is restored with the same id, reviewer and expiry (so its holder can
+still decide with it, and the normal reaping expires it); one already lapsed is not, and its
+seat is free. Settled items whose retention has run out are left out, as Redis would have
+expired them. ``streams/review_log.py`` reads the events from Kafka for ``vigil rebuild``.
 
 ``snapshot`` dumps the review keys of a prefix in a canonical form (JSON parsed, the outbox
 left out), so two states can be compared with ``==``; claims and leases are in it, so the
@@ -18,7 +20,7 @@ comparison holds while no lease lapses between the two states.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -27,8 +29,10 @@ import orjson
 import redis
 
 from reviewers.exceptions import RebuildError
-from reviewers.keys import STATE_FIELDS, Keys, epoch_ms, text
-from vigil_client.contracts import VERDICTS, ReviewEvent
+from reviewers.keys import Keys, epoch_ms, queue_hash, state_hash, text
+from reviewers.machine import TRANSITIONS, ClaimEffect, Record, VoteEffect
+from vigil_client.contracts import ReviewEvent
+from vigil_client.names import VERDICTS
 
 # Not rebuilt: the outbox (already published).
 _TRANSIENT = ("outbox",)
@@ -75,84 +79,133 @@ def _dump(value: Any) -> bytes:
 
 
 def _apply(item: _Item, ev: dict[str, Any], raw: bytes) -> None:
-    if ev["type"] == "queued":
+    # The event's row of the state machine says what it did; each effect is replayed by one
+    # function below.
+    t = TRANSITIONS[ev["type"]]
+    if "item" in t.records:
         # The audit trail's copy leaves out the item and its queue fields (the item hash
         # has them); the JSON is compared parsed, so re-serialising it is fine.
         item.audit.append(_dump({k: v for k, v in ev.items() if k not in ("item", "queue")}))
     else:
         item.audit.append(raw)
     item.seq = ev["seq"]
-    item.fields.update({k: str(ev["state"][k]) for k in STATE_FIELDS})
+    item.fields.update(state_hash(ev["state"]))
     item.fields["seq"] = str(ev["seq"])
-    at_ms = epoch_ms(datetime.fromisoformat(ev["at"]))
-    kind = ev["type"]
-    if kind == "queued":
-        q = ev["queue"]
-        item.views = list(q["views"])
-        item.fields.update(
-            {
-                "item": _dump(ev["item"]).decode(),
-                "member": q["member"],
-                "risk": repr(float(q["risk"])),
-                "bonus": str(q["bonus_ms"]),
-                "sla_ms": str(q["sla_ms"]),
-                "retention_ms": str(q["retention_ms"]),
-                "hold": "1" if q["hold"] else "0",
-                "views": _dump(q["views"]).decode(),
-                "checks": _dump(q["checks"]).decode(),
-                "subject": q["subject"],
-                "fallback": _dump(q["fallback"]).decode() if q["fallback"] else "",
-            }
-        )
-    elif kind in ("decided", "commented"):
-        decision = ev["decision"]
-        item.decisions[decision["decision_id"]] = _dump(decision)
-        if kind == "decided" and decision["decision"] in VERDICTS:
-            item.votes[decision["reviewer"]] = ev["label"]
-        if ev.get("rating") is not None:
-            item.rating = _dump(ev["rating"])
-        if kind == "decided" and (
-            ev.get("rating") is not None or ev["state"]["state"] == "decided"
-        ):
-            item.votes = {}  # the version's verdicts are all in: settled or sent up
-        if kind == "decided" and ev["state"]["state"] == "decided":
-            item.fields["decision"] = _dump(decision).decode()
-            item.decided_ms = at_ms
-            item.expires_at_ms = ev.get("expires_at_ms")
-    elif kind == "escalated":
-        item.votes = {}
-    elif kind == "sla_breached":
-        item.breached_ms = at_ms
-    elif kind == "released":
-        item.fields["release"] = _dump(ev["release"]).decode()
-    elif kind == "erased":
-        item.erased = True
-    _apply_claims(item, ev)
+    for record in t.records:
+        _RECORDS[record](item, ev)
+    _VOTES[t.votes](item, ev)
+    _CLAIMS[t.claims](item, ev)
 
 
-def _apply_claims(item: _Item, ev: dict[str, Any]) -> None:
-    # Mirrors where the scripts write and drop ``claims:<rid>`` (claim, lease, decide,
-    # assign and the prelude's escalate / expire_claim).
-    kind = ev["type"]
-    if kind in ("claimed", "claim_renewed"):
-        if ev.get("lease_expires_ms") is None or not ev.get("claim_id"):
-            raise RebuildError(
-                f"event {ev['event_id']} ({kind}) lacks its claim id or lease expiry: "
-                "cannot restore the claim"
-            )
-        # A claim is always on the item's current version (an escalation voids the others).
-        item.claims[ev["reviewer"]] = _Claim(
-            ev["claim_id"], int(ev["lease_expires_ms"]), int(ev["state"]["version"])
+# --- what an event records besides the state (Transition.records) -------------------------
+
+
+def _record_item(item: _Item, ev: dict[str, Any]) -> None:
+    q = ev["queue"]
+    item.views = list(q["views"])
+    item.fields.update({"item": _dump(ev["item"]).decode(), **queue_hash(q)})
+
+
+def _record_decision(item: _Item, ev: dict[str, Any]) -> None:
+    decision = ev["decision"]
+    item.decisions[decision["decision_id"]] = _dump(decision)
+    if ev.get("rating") is not None:
+        item.rating = _dump(ev["rating"])
+    if decision["final"]:  # the decision that settled the item
+        item.fields["decision"] = _dump(decision).decode()
+        item.decided_ms = _at_ms(ev)
+        item.expires_at_ms = ev.get("expires_at_ms")
+
+
+def _record_breach(item: _Item, ev: dict[str, Any]) -> None:
+    item.breached_ms = _at_ms(ev)
+
+
+def _record_release(item: _Item, ev: dict[str, Any]) -> None:
+    item.fields["release"] = _dump(ev["release"]).decode()
+
+
+def _record_erasure(item: _Item, ev: dict[str, Any]) -> None:
+    item.erased = True
+
+
+_RECORDS: dict[Record, Callable[[_Item, dict[str, Any]], None]] = {
+    "item": _record_item,
+    "decision": _record_decision,
+    "breach": _record_breach,
+    "release": _record_release,
+    "erasure": _record_erasure,
+}
+
+
+def _at_ms(ev: dict[str, Any]) -> int:
+    return epoch_ms(datetime.fromisoformat(ev["at"]))
+
+
+# --- the current version's verdicts (Transition.votes) ---------------------------------------
+
+
+def _votes_verdict(item: _Item, ev: dict[str, Any]) -> None:
+    decision = ev["decision"]
+    if decision["decision"] in VERDICTS:
+        item.votes[decision["reviewer"]] = ev["label"]
+    if ev["state"]["done"] >= ev["state"]["required"]:
+        item.votes = {}  # the version's verdicts are all in: settled or sent up
+
+
+def _votes_clear(item: _Item, ev: dict[str, Any]) -> None:
+    item.votes = {}
+
+
+_VOTES: dict[VoteEffect, Callable[[_Item, dict[str, Any]], None]] = {
+    "none": lambda item, ev: None,
+    "verdict": _votes_verdict,
+    "clear": _votes_clear,
+}
+
+
+# --- live claims (Transition.claims) --------------------------------------------------------
+
+
+def _claims_grant(item: _Item, ev: dict[str, Any]) -> None:
+    if ev.get("lease_expires_ms") is None or not ev.get("claim_id"):
+        raise RebuildError(
+            f"event {ev['event_id']} ({ev['type']}) lacks its claim id or lease expiry: "
+            "cannot restore the claim"
         )
-    elif kind in ("claim_released", "claim_expired"):
-        item.claims.pop(ev["reviewer"], None)
-    elif kind == "decided":
-        item.claims.pop(ev["decision"]["reviewer"], None)  # the decider's lease is dropped
-    elif kind in ("escalated", "erased"):
-        item.claims = {}
-    elif kind == "assigned" and ev.get("reviewer"):
-        # Assigning voids every claim but the assignee's (assign.lua emits no event per claim).
+    # A claim is always on the item's current version (an escalation voids the others).
+    item.claims[ev["reviewer"]] = _Claim(
+        ev["claim_id"], int(ev["lease_expires_ms"]), int(ev["state"]["version"])
+    )
+
+
+def _claims_drop(item: _Item, ev: dict[str, Any]) -> None:
+    item.claims.pop(ev["reviewer"], None)
+
+
+def _claims_drop_decider(item: _Item, ev: dict[str, Any]) -> None:
+    item.claims.pop(ev["decision"]["reviewer"], None)
+
+
+def _claims_keep_assignee(item: _Item, ev: dict[str, Any]) -> None:
+    # Assigning voids every claim but the assignee's (no event per claim); unassigning
+    # (no reviewer) voids none.
+    if ev.get("reviewer"):
         item.claims = {r: c for r, c in item.claims.items() if r == ev["reviewer"]}
+
+
+def _claims_clear(item: _Item, ev: dict[str, Any]) -> None:
+    item.claims = {}
+
+
+_CLAIMS: dict[ClaimEffect, Callable[[_Item, dict[str, Any]], None]] = {
+    "none": lambda item, ev: None,
+    "grant": _claims_grant,
+    "drop": _claims_drop,
+    "drop_decider": _claims_drop_decider,
+    "keep_assignee": _claims_keep_assignee,
+    "clear": _claims_clear,
+}
 
 
 def fold(events: Iterable[bytes], stats: RebuildStats) -> dict[str, _Item]:
@@ -170,7 +223,7 @@ def fold(events: Iterable[bytes], stats: RebuildStats) -> dict[str, _Item]:
         if ev["seq"] != item.seq + 1:
             stats.gaps += 1  # events missing (e.g. past the topic's retention)
         _apply(item, ev, raw)
-        if ev["type"] == "queued":
+        if "item" in TRANSITIONS[ev["type"]].records:
             stats.views.update(item.views)
     return items
 

@@ -5,8 +5,8 @@
 -- Returns {'ok', expires ms} or {'stale', why}.
 local mode, rid, reviewer, claim_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease_ms = tonumber(ARGV[6])
-local h = key('item', rid)
-local held = redis.call('HGET', key('claims', rid), reviewer)
+local h = key(K.item, rid)
+local held = redis.call('HGET', key(K.claims, rid), reviewer)
 if not held then
   return {'stale', 'no live claim of ' .. reviewer .. ' on this item (expired, released, '
     .. 'decided or superseded by an escalation)'}
@@ -22,13 +22,13 @@ end
 if mode == 'heartbeat' then
   local new_exp = NOW + lease_ms
   local _, _, ver = parse_claim(held)
-  redis.call('HSET', key('claims', rid), reviewer, cid .. '|' .. int(new_exp) .. '|' .. int(ver))
-  redis.call('ZADD', key('leases'), new_exp, rid .. '|' .. reviewer)
-  emit(rid, h, 'claim_renewed', reviewer,
+  redis.call('HSET', key(K.claims, rid), reviewer, cid .. '|' .. int(new_exp) .. '|' .. int(ver))
+  redis.call('ZADD', key(K.leases), new_exp, rid .. '|' .. reviewer)
+  emit(rid, h, EV.claim_renewed, reviewer,
     {reviewer = reviewer, claim_id = cid, lease_expires_ms = new_exp})
   return {'ok', new_exp}
 end
 drop_lease(rid, reviewer)
-emit(rid, h, 'claim_released', reviewer, {reviewer = reviewer, claim_id = cid})
+emit(rid, h, EV.claim_released, reviewer, {reviewer = reviewer, claim_id = cid})
 refresh_open(rid, h)
 return {'ok', NOW}

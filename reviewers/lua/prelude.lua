@@ -1,4 +1,7 @@
--- Shared by every review script (reviewers/lua/__init__.py puts it in front of each one).
+-- Shared by every review script (reviewers/lua/__init__.py puts it in front of each one,
+-- after the generated names: topics, TIERS, NEXT_TIER, TIER_RANK, STATE_FIELDS and the name
+-- tables EV (event kinds), ST (item states), DK (decision kinds), OUTCOME (release
+-- outcomes) and K (key parts)).
 --
 -- ARGV[1] is the key prefix; the scripts derive the keys of the items they touch from it, so
 -- they run on a single Redis (or one Cluster slot), not across a Cluster. Every script
@@ -11,12 +14,7 @@ do
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local EVENTS_TOPIC = 'review.events'
-local DECISIONS_TOPIC = 'review.decisions'
-local RELEASES_TOPIC = 'review.releases'
-local NEXT_TIER = {reviewer = 'lead', lead = 'ml_team'}
-local TIER_RANK = {reviewer = 1, lead = 2, ml_team = 3}
-
+-- ``a`` is a key part (K.<name>): P:a, or P:a:b.
 local function key(a, b)
   if b == nil then return P .. ':' .. a end
   return P .. ':' .. a .. ':' .. b
@@ -60,15 +58,13 @@ local function tier_allowed(tiers, tier)
   return false
 end
 
--- The item's review state as the JSON object ``ReviewState`` (integers stay integers).
-local STATE_FIELDS = {'state', 'tier', 'released', 'assigned', 'version', 'required', 'done',
-  'deadline_ms', 'score', 'breaches'}
-local STATE_TEXT = 4  -- the first four are strings, the rest integers
+-- The item's review state as the JSON object ``ReviewState`` (integers stay integers; the
+-- fields and which of them are text come from ReviewState itself).
 local function state_json(h)
   local v = redis.call('HMGET', h, unpack(STATE_FIELDS))
   local parts = {}
   for i, f in ipairs(STATE_FIELDS) do
-    if i <= STATE_TEXT then
+    if STATE_TEXT[f] then
       parts[i] = '"' .. f .. '":' .. J(v[i] or '')
     else
       parts[i] = '"' .. f .. '":' .. (v[i] or '0')
@@ -78,21 +74,20 @@ local function state_json(h)
 end
 
 local function publish(topic, rid, value, dedupe)
-  redis.call('XADD', key('outbox'), '*', 'topic', topic, 'key', rid, 'value', value,
+  redis.call('XADD', key(K.outbox), '*', 'topic', topic, 'key', rid, 'value', value,
     'dedupe', dedupe)
 end
 
--- Appends a ``ReviewEvent`` to the item's audit trail and to the outbox (for review.events).
--- ``scalars``: plain fields; ``raws``: fields whose value is already JSON text.
+-- A ``ReviewEvent`` as the members of its JSON object (``obj`` joins them): ``state`` is the
+-- ReviewState JSON, ``scalars`` plain fields, ``raws`` fields whose value is already JSON
+-- text (either may be nil).
 local NOW_ISO = nil
-local function emit(rid, h, etype, actor, scalars, raws)
-  local seq = redis.call('HINCRBY', h, 'seq', 1)
-  local eid = rid .. ':' .. seq
+local function event_parts(rid, seq, etype, actor, state, scalars, raws)
   NOW_ISO = NOW_ISO or iso(NOW)
   local parts = {
-    '"schema_version":1', '"event_id":' .. J(eid), '"request_id":' .. J(rid),
+    '"schema_version":1', '"event_id":' .. J(rid .. ':' .. seq), '"request_id":' .. J(rid),
     '"seq":' .. seq, '"at":"' .. NOW_ISO .. '"', '"type":"' .. etype .. '"',
-    '"actor":' .. J(actor), '"state":' .. state_json(h),
+    '"actor":' .. J(actor), '"state":' .. state,
   }
   if scalars then
     for k, v in pairs(scalars) do parts[#parts + 1] = J(k) .. ':' .. J(v) end
@@ -100,16 +95,25 @@ local function emit(rid, h, etype, actor, scalars, raws)
   if raws then
     for k, v in pairs(raws) do parts[#parts + 1] = J(k) .. ':' .. v end
   end
-  local ev = '{' .. table.concat(parts, ',') .. '}'
-  redis.call('RPUSH', key('audit', rid), ev)
-  publish(EVENTS_TOPIC, rid, ev, eid)
+  return parts
+end
+
+local function obj(parts) return '{' .. table.concat(parts, ',') .. '}' end
+
+-- Appends a ``ReviewEvent`` (its state read from the item hash) to the item's audit trail
+-- and to the outbox (for review.events).
+local function emit(rid, h, etype, actor, scalars, raws)
+  local seq = redis.call('HINCRBY', h, 'seq', 1)
+  local ev = obj(event_parts(rid, seq, etype, actor, state_json(h), scalars, raws))
+  redis.call('RPUSH', key(K.audit, rid), ev)
+  publish(EVENTS_TOPIC, rid, ev, rid .. ':' .. seq)
   return ev
 end
 
 -- The queue an item is claimed from: its tier's open set, or its assignee's own set.
 local function claim_queue(tier, assigned)
-  if assigned ~= nil and assigned ~= '' then return key('assigned', assigned) end
-  return key('open', tier)
+  if assigned ~= nil and assigned ~= '' then return key(K.assigned, assigned) end
+  return key(K.open, tier)
 end
 
 local function views_of(h)
@@ -125,17 +129,17 @@ local function parse_claim(v)
 end
 
 local function drop_lease(rid, reviewer)
-  redis.call('HDEL', key('claims', rid), reviewer)
-  redis.call('ZREM', key('leases'), rid .. '|' .. reviewer)
+  redis.call('HDEL', key(K.claims, rid), reviewer)
+  redis.call('ZREM', key(K.leases), rid .. '|' .. reviewer)
 end
 
 -- Puts a pending item in (or takes it out of) its claim queue by its free seats.
 local function refresh_open(rid, h)
   local f = redis.call('HMGET', h, 'state', 'tier', 'assigned', 'member', 'score', 'required',
     'done')
-  if f[1] ~= 'pending' then return end
+  if f[1] ~= ST.pending then return end
   local q = claim_queue(f[2], f[3])
-  local seats = tonumber(f[6]) - tonumber(f[7]) - redis.call('HLEN', key('claims', rid))
+  local seats = tonumber(f[6]) - tonumber(f[7]) - redis.call('HLEN', key(K.claims, rid))
   if seats > 0 then
     redis.call('ZADD', q, tonumber(f[5]), f[4])
   else
@@ -145,9 +149,9 @@ end
 
 local function expire_claim(rid, reviewer, cid)
   drop_lease(rid, reviewer)
-  local h = key('item', rid)
+  local h = key(K.item, rid)
   if redis.call('EXISTS', h) == 1 then
-    emit(rid, h, 'claim_expired', 'system:lease', {reviewer = reviewer, claim_id = cid})
+    emit(rid, h, EV.claim_expired, 'system:lease', {reviewer = reviewer, claim_id = cid})
     refresh_open(rid, h)
   end
 end
@@ -155,7 +159,7 @@ end
 -- Expires this item's lapsed claims; returns how many claims are still live, and the live
 -- claim of ``who`` if it holds one (read here, so callers need not read the hash again).
 local function live_claims(rid, who)
-  local all = redis.call('HGETALL', key('claims', rid))
+  local all = redis.call('HGETALL', key(K.claims, rid))
   local live, mine = 0, nil
   for i = 1, #all, 2 do
     local cid, exp = parse_claim(all[i + 1])
@@ -171,15 +175,15 @@ end
 
 -- Expires up to ``limit`` lapsed claims of any item (oldest expiry first).
 local function reap_leases(limit)
-  local due = redis.call('ZRANGEBYSCORE', key('leases'), '-inf', NOW, 'LIMIT', 0, limit)
+  local due = redis.call('ZRANGEBYSCORE', key(K.leases), '-inf', NOW, 'LIMIT', 0, limit)
   for _, m in ipairs(due) do
     local rid, reviewer = string.match(m, '^([^|]*)|(.*)$')
-    local v = redis.call('HGET', key('claims', rid), reviewer)
+    local v = redis.call('HGET', key(K.claims, rid), reviewer)
     if v then
       local cid, exp = parse_claim(v)
       if exp <= NOW then expire_claim(rid, reviewer, cid) end
     else
-      redis.call('ZREM', key('leases'), m)
+      redis.call('ZREM', key(K.leases), m)
     end
   end
   return #due
@@ -190,22 +194,22 @@ end
 local function escalate(rid, h, to, reason, actor)
   local f = redis.call('HMGET', h, 'tier', 'assigned', 'member', 'sla_ms', 'bonus')
   local from, member = f[1], f[3]
-  local claims = redis.call('HKEYS', key('claims', rid))
+  local claims = redis.call('HKEYS', key(K.claims, rid))
   for _, reviewer in ipairs(claims) do
-    redis.call('ZREM', key('leases'), rid .. '|' .. reviewer)
+    redis.call('ZREM', key(K.leases), rid .. '|' .. reviewer)
   end
-  redis.call('DEL', key('claims', rid), key('votes', rid))
+  redis.call('DEL', key(K.claims, rid), key(K.votes, rid))
   redis.call('ZREM', claim_queue(from, f[2]), member)
   local deadline = NOW + tonumber(f[4])
   local score = deadline - tonumber(f[5])
   redis.call('HINCRBY', h, 'version', 1)
   redis.call('HSET', h, 'tier', to, 'required', 1, 'done', 0, 'assigned', '',
     'deadline_ms', int(deadline), 'score', int(score))
-  redis.call('ZADD', key('pending'), score, member)
-  for _, v in ipairs(views_of(h)) do redis.call('ZADD', key('view', v), score, member) end
-  redis.call('ZADD', key('open', to), score, member)
-  redis.call('ZADD', key('deadlines'), deadline, rid)
-  emit(rid, h, 'escalated', actor, {reason = reason, from_tier = from, to_tier = to})
+  redis.call('ZADD', key(K.pending), score, member)
+  for _, v in ipairs(views_of(h)) do redis.call('ZADD', key(K.view, v), score, member) end
+  redis.call('ZADD', key(K.open, to), score, member)
+  redis.call('ZADD', key(K.deadlines), deadline, rid)
+  emit(rid, h, EV.escalated, actor, {reason = reason, from_tier = from, to_tier = to})
 end
 
 -- Sends a held item's release (``rel`` is the ReviewRelease JSON less its id and time).
@@ -214,5 +218,5 @@ local function release(rid, h, rel, outcome, actor)
     .. ',"released_at":"' .. iso(NOW) .. '"}'
   redis.call('HSET', h, 'released', outcome, 'release', full)
   publish(RELEASES_TOPIC, rid, full, rid .. ':release')
-  emit(rid, h, 'released', actor, {outcome = outcome}, {release = full})
+  emit(rid, h, EV.released, actor, {outcome = outcome}, {release = full})
 end

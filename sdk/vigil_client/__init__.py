@@ -4,7 +4,8 @@
 
 It is its own distribution (``pip install ./sdk``: kafka-python, pydantic and jsonschema
 only), and holds what products and the Vigil server share: the event contracts
-(``vigil_client.contracts``), the topic names (``vigil_client.topics``), the root errors
+(``vigil_client.contracts``), the topic names (``vigil_client.topics``), the review names
+(tiers, item states, event and decision kinds: ``vigil_client.names``), the root errors
 (``vigil_client.exceptions``) and the published JSON Schemas (``vigil_client/schemas/``).
 """
 

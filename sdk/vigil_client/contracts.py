@@ -17,6 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vigil_client.exceptions import ContractError
 
+# The review names live in ``vigil_client.names``; imported here for the models (and for
+# code that imports them from the contracts).
+from vigil_client.names import (
+    FIRST_TIER,
+    DecisionKind,
+    ItemState,
+    ReviewEventType,
+    ReviewTier,
+)
+from vigil_client.names import REVIEW_TIERS as REVIEW_TIERS
+from vigil_client.names import VERDICTS as VERDICTS
+
 SCHEMA_VERSION = 1
 # The published JSON Schema files (package data): ``<contract>.v<SCHEMA_VERSION>.json``.
 SCHEMAS_DIR = Path(__file__).with_name("schemas")
@@ -156,9 +168,6 @@ class ScreeningOutcome(_Record):
     tags: list[str] = Field(default_factory=list)
 
 
-# Who reviews, in escalation order: a reviewer, then a lead, then the ML team.
-ReviewTier = Literal["reviewer", "lead", "ml_team"]
-REVIEW_TIERS: tuple[ReviewTier, ...] = ("reviewer", "lead", "ml_team")
 # What a held request's product gets when the SLA deadline passes without a settled review.
 HoldFallback = Literal["release_as_is", "release_fallback", "block"]
 
@@ -201,12 +210,6 @@ class ReviewItem(_Record):
     assigned_reviewer: str | None = None
 
 
-# approve / reject / correct settle an item (verdicts); escalate moves it one tier up (or to
-# ``escalate_to``); comment only adds a note.
-DecisionKind = Literal["approve", "reject", "correct", "escalate", "comment"]
-VERDICTS: frozenset[str] = frozenset({"approve", "reject", "correct"})
-
-
 class ReviewDecision(_Record):
     """A reviewer's decision, published on ``review.decisions`` keyed by ``request_id``."""
 
@@ -236,7 +239,7 @@ class ReviewDecision(_Record):
     escalate_to: ReviewTier | None = None
     # Set by the queue when it records the decision: the tier and version of the item it
     # was made on, and whether it settled the item (the outcome a product acts on).
-    tier: ReviewTier = "reviewer"
+    tier: ReviewTier = FIRST_TIER
     item_version: int = Field(default=1, ge=1)
     final: bool = True
 
@@ -281,7 +284,7 @@ class ReviewState(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    state: Literal["pending", "decided"]
+    state: ItemState
     tier: ReviewTier
     version: int = Field(ge=1, description="bumped by every escalation; claims are per version")
     required: int = Field(ge=1, description="verdicts needed at this version")
@@ -323,22 +326,6 @@ class ReviewRating(BaseModel):
     labels: dict[str, str]
     checks: list[str]
     agreed: bool
-
-
-ReviewEventType = Literal[
-    "queued",
-    "claimed",
-    "claim_renewed",
-    "claim_released",
-    "claim_expired",
-    "assigned",
-    "decided",
-    "commented",
-    "escalated",
-    "sla_breached",
-    "released",
-    "erased",
-]
 
 
 class ReviewEvent(_Record):
