@@ -8,6 +8,7 @@ session on free loopback ports in a temp folder, with the same code as ``vigil u
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from collections.abc import Iterable, Iterator
@@ -41,10 +42,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(tier)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range. A port the kernel picks
+    (``bind(0)``) is an ephemeral one, and any outgoing connection (the tests' own Kafka
+    clients) may take it before the server binds it: a full-suite run lost its session stack
+    to "Address already in use" that way."""
+    low = max(1024, min(_EPHEMERAL[0], 32768) - 12000)
+    high = min(_EPHEMERAL[0], 32768) - 1
+    for _ in range(500):
+        port = random.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {low}-{high}")
 
 
 def isolated_settings(run_dir: Path, **overrides: object) -> VigilSettings:
