@@ -19,9 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 
 import orjson
@@ -38,6 +36,7 @@ from streams.kafka_broker import broker_process
 from streams.screening import APP_ID as WORKER_GROUP
 from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
+from tests.topic_reader import TopicReader
 from vigil.settings import VigilSettings
 from vigil.stack import VIGIL, service_process
 from vigil.supervisor import Supervisor
@@ -91,49 +90,6 @@ def _publish(settings: VigilSettings) -> set[str]:
     return ids
 
 
-class Records:
-    """Reads the four output topics in the background, committed records only: topic ->
-    request id -> raw values."""
-
-    def __init__(self, settings: VigilSettings) -> None:
-        self.by_topic: dict[str, dict[str, list[bytes]]] = {t: defaultdict(list) for t in WATCHED}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.consumer = KafkaConsumer(
-            *WATCHED,
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            for tp, msgs in self.consumer.poll(timeout_ms=200, max_records=5000).items():
-                with self.lock:
-                    for m in msgs:
-                        if m.key is not None and m.key.startswith(PREFIX.encode()):
-                            self.by_topic[tp.topic][m.key.decode()].append(m.value)
-
-    def ids(self, *names: str) -> set[str]:
-        with self.lock:
-            return set().union(*(set(self.by_topic[n]) for n in names))
-
-    def wait_for(self, names: tuple[str, ...], count: int, timeout_s: float) -> int:
-        deadline = time.monotonic() + timeout_s
-        while len(self.ids(*names)) < count and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return len(self.ids(*names))
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-        self.consumer.close()
-
-
 def _uncommitted_results(settings: VigilSettings) -> int:
     """Records on llm.results read without isolation: aborted transactions' ones included."""
     consumer = KafkaConsumer(
@@ -181,7 +137,7 @@ def test_kill9_gateway_and_worker_mid_stream_one_result_and_one_outcome_per_id(
     sup, settings = stack
     t0 = time.monotonic()
     ids = _publish(settings)
-    records = Records(settings)
+    records = TopicReader(settings, WATCHED, PREFIX)
     gateway_out = (topics.RESULTS, topics.REQUESTS_DLQ)
     worker_out = (topics.SCREENED, topics.RESULTS_DLQ)
     try:

@@ -16,7 +16,6 @@ import itertools
 import os
 import signal
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ from streams.kafka_broker import broker_process
 from streams.offset_guard import Hole, HoleReader, OffsetGuard, OffsetTracker
 from streams.topics import ensure_topics
 from tests.conftest import free_port
+from tests.topic_reader import TopicReader
 from vigil.settings import VARIANTS, VigilSettings, load_settings
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
@@ -141,53 +141,29 @@ def _produce(settings: VigilSettings, results: list[InferenceResult], garbage: i
     producer.close()
 
 
-class Outcomes:
-    """Reads llm.screened and the results DLQ in the background: request id -> records."""
+class Outcomes(TopicReader):
+    """llm.screened and the results DLQ, parsed: request id -> records."""
 
     def __init__(self, settings: VigilSettings, prefix: str) -> None:
-        self.prefix = prefix.encode()
         self.screened: dict[str, list[ScreeningOutcome]] = defaultdict(list)
         self.dead: dict[str, list[DeadLetter]] = defaultdict(list)
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.consumer = KafkaConsumer(
-            topics.SCREENED,
-            topics.RESULTS_DLQ,
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(settings, (topics.SCREENED, topics.RESULTS_DLQ), prefix)
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            for tp, msgs in self.consumer.poll(timeout_ms=200, max_records=5000).items():
-                with self.lock:
-                    for m in msgs:
-                        if m.key is None or not m.key.startswith(self.prefix):
-                            continue
-                        rid = m.key.decode()
-                        if tp.topic == topics.SCREENED:
-                            self.screened[rid].append(ScreeningOutcome.from_json(m.value))
-                        else:
-                            self.dead[rid].append(DeadLetter.from_json(m.value))
+    def keep(self, topic: str, rid: str, value: bytes) -> None:
+        if topic == topics.SCREENED:
+            self.screened[rid].append(ScreeningOutcome.from_json(value))
+        else:
+            self.dead[rid].append(DeadLetter.from_json(value))
 
     def done(self) -> int:
         with self.lock:
             return len(set(self.screened) | set(self.dead))
 
-    def wait_for(self, count: int, timeout_s: float) -> int:
+    def wait_for_outcomes(self, count: int, timeout_s: float) -> int:
         deadline = time.monotonic() + timeout_s
         while self.done() < count and time.monotonic() < deadline:
             time.sleep(0.2)
         return self.done()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-        self.consumer.close()
 
 
 def _kill9(sup: Supervisor, name: str) -> None:
@@ -210,11 +186,11 @@ def test_kill9_worker_three_times_loses_nothing_and_queues_once(
     try:
         sup.start(_worker_spec(sup, settings))
         for kill, share in enumerate((0.15, 0.4, 0.65), 1):
-            got = outcomes.wait_for(int(share * TOTAL), timeout_s=240)
+            got = outcomes.wait_for_outcomes(int(share * TOTAL), timeout_s=240)
             assert got >= share * TOTAL, f"stalled at {got} of {TOTAL} before kill {kill}"
             _kill9(sup, "worker")
             sup.start(_worker_spec(sup, settings))
-        outcomes.wait_for(TOTAL, timeout_s=300)
+        outcomes.wait_for_outcomes(TOTAL, timeout_s=300)
     finally:
         outcomes.close()
     print(f"\n20k results with 3 kill -9: {time.monotonic() - t0:.0f}s")
@@ -266,7 +242,7 @@ def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
         with outcomes.lock:
             dead_during = dict(outcomes.dead)
         sup.start(redis_spec(settings))
-        outcomes.wait_for(len(results), timeout_s=180)
+        outcomes.wait_for_outcomes(len(results), timeout_s=180)
     finally:
         outcomes.close()
     assert not dead_during
