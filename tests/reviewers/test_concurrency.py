@@ -69,6 +69,12 @@ def test_50_reviewers_1000_items(redis_client: redis.Redis, make_item: MakeItem)
                     )
                 except StaleClaim:
                     continue  # this thread stalled past its lease (a loaded machine): refused
+                except InvalidDecision as exc:
+                    # Stalled past its lease, and another reviewer took the item and settled
+                    # it meanwhile: the script answers "already decided" before the claim.
+                    if "already decided" not in str(exc):
+                        raise
+                    continue
 
                 with lock:
                     assert claim.request_id not in acked, "two verdicts acknowledged"
