@@ -213,6 +213,11 @@ class GatewayRunner:
         assert handled.dead_letter is not None
         return await self.producer.send(topics.REQUESTS_DLQ, handled.dead_letter.to_json(), key=key)
 
+    def _dead_letter_refused(self, ready: _Ready, exc: KafkaError) -> None:
+        """A result Kafka refused becomes its request's dead letter (``result_rejected``)."""
+        log.warning("result of %s refused (%s): dead-lettering", ready.handled.key, exc)
+        ready.handled = self.gateway.produce_failed(ready.raw, ready.handled, exc)
+
     async def _send_ready(self, ready: _Ready) -> asyncio.Future[Any]:
         try:
             return await self._send(ready.handled, ready.key)
@@ -221,8 +226,7 @@ class GatewayRunner:
                 raise
             # A result the producer refuses before sending (e.g. larger than a request may
             # be) must not wedge the partition: dead-letter the request instead.
-            log.warning("result of %s refused (%s): dead-lettering", ready.handled.key, exc)
-            ready.handled = self.gateway.produce_failed(ready.raw, ready.handled, exc)
+            self._dead_letter_refused(ready, exc)
             return await self._send(ready.handled, ready.key)
 
     # -- transactions ------------------------------------------------------------------------
@@ -280,8 +284,7 @@ class GatewayRunner:
             ready = self.ready[tp][o]
             if ready.handled.result is None or not isinstance(outcome, KafkaError):
                 raise outcome
-            log.warning("result of %s refused (%s): dead-lettering", ready.handled.key, outcome)
-            ready.handled = self.gateway.produce_failed(ready.raw, ready.handled, outcome)
+            self._dead_letter_refused(ready, outcome)
             refused += 1
         return refused
 
