@@ -49,12 +49,12 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from streamlit_client import StreamlitSession  # noqa: E402
 
-from dashboard.auth import hash_password  # noqa: E402
-from dashboard.server import console_process  # noqa: E402
-from reviewers.queue import ReviewQueue  # noqa: E402
-from reviewers.redis_server import redis_process  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS  # noqa: E402  (nothing calls out)
+from vigil.dashboard.auth import hash_password  # noqa: E402
+from vigil.dashboard.server import console_process  # noqa: E402
+from vigil.reviewers.queue import ReviewQueue  # noqa: E402
+from vigil.reviewers.redis_server import redis_process  # noqa: E402
 from vigil.settings import VigilSettings, load_settings  # noqa: E402
 from vigil.supervisor import Supervisor  # noqa: E402
 from vigil_client.contracts import CheckResult, Evidence, ReviewItem  # noqa: E402

@@ -39,14 +39,14 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 from evidently import Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from streams.monitoring import drift
-from streams.monitoring.alerts import Hysteresis
-from streams.monitoring.features import extract_features
-from streams.monitoring.reference import build_reference, compared_columns
-from streams.monitoring.verdicts import Verdicts
-from streams.triage import Screener
 from tests.recorded_traffic import RecordedTraffic
 from vigil.settings import VARIANTS, load_settings
+from vigil.streams.monitoring import drift
+from vigil.streams.monitoring.alerts import Hysteresis
+from vigil.streams.monitoring.features import extract_features
+from vigil.streams.monitoring.reference import build_reference, compared_columns
+from vigil.streams.monitoring.verdicts import Verdicts
+from vigil.streams.triage import Screener
 
 HEALTHY, WEAK = "175b_verification", "6b_finetuning"
 

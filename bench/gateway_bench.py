@@ -41,13 +41,13 @@ import psutil
 import tritonclient.grpc.aio as grpcclient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from inference.replay_data import ReplayBook
-from inference.server import triton_process
-from streams import topics
-from streams.kafka_broker import broker_process
-from streams.topics import ensure_topics
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.server import triton_process
 from vigil.settings import VigilSettings, load_settings
 from vigil.stack import SERVICE_ENV, VIGIL
+from vigil.streams import topics
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import InferenceRequest
 

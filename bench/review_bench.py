@@ -37,13 +37,13 @@ from kafka import KafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reviewers.policy import ReviewPolicy  # noqa: E402
-from reviewers.queue import ENQUEUE_BATCH, ReviewQueue  # noqa: E402
-from reviewers.redis_server import redis_process  # noqa: E402
-from streams import topics  # noqa: E402
-from streams.kafka_broker import broker_process  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from vigil.reviewers.policy import ReviewPolicy  # noqa: E402
+from vigil.reviewers.queue import ENQUEUE_BATCH, ReviewQueue  # noqa: E402
+from vigil.reviewers.redis_server import redis_process  # noqa: E402
 from vigil.settings import VigilSettings, load_settings  # noqa: E402
+from vigil.streams import topics  # noqa: E402
+from vigil.streams.kafka_broker import broker_process  # noqa: E402
+from vigil.streams.topics import ensure_topics  # noqa: E402
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready  # noqa: E402
 from vigil_client.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem  # noqa: E402
 

@@ -42,11 +42,11 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from reviewers.redis_server import redis_process
-from streams import topics
-from streams.kafka_broker import broker_process
-from streams.topics import ensure_topics
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VARIANTS, VigilSettings, load_settings
+from vigil.streams import topics
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import InferenceResult
 
@@ -122,8 +122,8 @@ async def raw_consume(settings: VigilSettings, n: int) -> float:
 
 def offline_costs(settings: VigilSettings, values: Sequence[bytes]) -> None:
     """CPU microseconds per result of each stage of the worker's screening, offline."""
-    from streams.checks.base import prompt_key
-    from streams.triage import Screener, Triage
+    from vigil.streams.checks.base import prompt_key
+    from vigil.streams.triage import Screener, Triage
 
     t0 = time.perf_counter()
     screener = Screener.from_files(settings.checks_config, settings.novelty_reference)

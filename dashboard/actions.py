@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import TIERS, Action, require
-from reviewers.claims import Claim
-from reviewers.queue import ReviewQueue
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import TIERS, Action, require
+from vigil.reviewers.claims import Claim
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import DecisionKind, ReviewDecision, ReviewItem
 from vigil_client.names import tiers_above
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import (
+from vigil.dashboard import (
     login,
     nav,
     page_alerts,

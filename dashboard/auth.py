@@ -1,6 +1,6 @@
 """Console users: a TOML file of names, roles and scrypt password hashes.
 
-Make a hash for users.toml with ``python -m dashboard.auth`` (it prompts for the password).
+Make a hash for users.toml with ``python -m vigil.dashboard.auth`` (it prompts for the password).
 The file format::
 
     [users.alice]
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from dashboard.roles import ROLES, Role
+from vigil.dashboard.roles import ROLES, Role
 from vigil.exceptions import ConfigError
 
 # scrypt cost: N=2^14, r=8, p=1 (16 MiB, tens of ms) is the usual interactive-login setting.

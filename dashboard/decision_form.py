@@ -13,15 +13,15 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import actions, nav
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import allowed
-from dashboard.text_view import ShownItem, edited_steps
-from reviewers.claims import Claim
-from reviewers.correction import correction_diff
-from reviewers.exceptions import queue_errors
-from reviewers.queue import ReviewQueue
+from vigil.dashboard import actions, nav
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import allowed
+from vigil.dashboard.text_view import ShownItem, edited_steps
+from vigil.reviewers.claims import Claim
+from vigil.reviewers.correction import correction_diff
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import DecisionKind, ReviewItem, ReviewState
 
 

@@ -12,8 +12,8 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import reliability
-from dashboard.text_view import ShownItem, anchored, evidence_by_step
+from vigil.dashboard import reliability
+from vigil.dashboard.text_view import ShownItem, anchored, evidence_by_step
 from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewItem
 
 FIRST_FAULTY = "First faulty step"

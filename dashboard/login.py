@@ -16,8 +16,8 @@ from typing import Any, Literal, cast
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from dashboard.auth import User, UserDirectory
-from dashboard.roles import ROLES, Role
+from vigil.dashboard.auth import User, UserDirectory
+from vigil.dashboard.roles import ROLES, Role
 from vigil.exceptions import ConfigError
 
 AuthMode = Literal["password", "oidc"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.auth import User
-from dashboard.roles import allowed
+from vigil.dashboard.auth import User
+from vigil.dashboard.roles import allowed
 
 PAGES: dict[str, str] = {
     "queue": "Queue",

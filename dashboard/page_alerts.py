@@ -10,10 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import nav
-from reviewers.exceptions import queue_errors
-from reviewers.queue import ReviewQueue
-from streams.monitoring.store import MonitorStore
+from vigil.dashboard import nav
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.monitoring.store import MonitorStore
 from vigil_client.contracts import Alert
 
 LIMIT = 50

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.auth import User
-from dashboard.page_team import open_page, pick_period
-from dashboard.reliability import ReliabilityTable
-from reviewers.exceptions import queue_errors
-from reviewers.outcomes import Proportion, QualityReport, check_quality, settled_outcomes
-from reviewers.queue import ReviewQueue
+from vigil.dashboard.auth import User
+from vigil.dashboard.page_team import open_page, pick_period
+from vigil.dashboard.reliability import ReliabilityTable
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.outcomes import Proportion, QualityReport, check_quality, settled_outcomes
+from vigil.reviewers.queue import ReviewQueue
 
 OUTCOMES_LIMIT = 5000
 NO_SAMPLE = (

@@ -13,15 +13,15 @@ import time
 
 import streamlit as st
 
-from dashboard import actions, decision_form, item_parts, nav, page_queue, reliability
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import allowed, may_see_pii
-from dashboard.text_view import has_pii, shown_item
-from reviewers.claims import Claim
-from reviewers.exceptions import queue_errors
-from reviewers.queue import ReviewQueue
+from vigil.dashboard import actions, decision_form, item_parts, nav, page_queue, reliability
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import allowed, may_see_pii
+from vigil.dashboard.text_view import has_pii, shown_item
 from vigil.exceptions import ContractError
+from vigil.reviewers.claims import Claim
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil_client.contracts import ReviewState
 

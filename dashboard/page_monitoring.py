@@ -22,11 +22,11 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import require
-from reviewers.exceptions import queue_errors
-from streams.monitoring.store import MonitorStore
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import require
+from vigil.reviewers.exceptions import queue_errors
+from vigil.streams.monitoring.store import MonitorStore
 
 WINDOWS = 100
 CHECK_PREFIX = "check_"  # the monitor's per-check score columns (streams/monitoring/features)

@@ -16,13 +16,13 @@ import math
 import pyarrow as pa
 import streamlit as st
 
-from dashboard import actions, nav, queue_snapshot
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import allowed
-from reviewers.exceptions import queue_errors
-from reviewers.queue import ReviewQueue
+from vigil.dashboard import actions, nav, queue_snapshot
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import allowed
 from vigil.exceptions import ContractError
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil_client.names import FIRST_TIER, tiers_above
 

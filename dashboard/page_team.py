@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import nav
-from dashboard.auth import User
-from dashboard.exceptions import PermissionDenied
-from dashboard.roles import Action, require
-from reviewers.agreement import AgreementReport, agreement_report
-from reviewers.console_reads import recent_activity
-from reviewers.exceptions import queue_errors
-from reviewers.queue import ReviewQueue
+from vigil.dashboard import nav
+from vigil.dashboard.auth import User
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.roles import Action, require
+from vigil.reviewers.agreement import AgreementReport, agreement_report
+from vigil.reviewers.console_reads import recent_activity
+from vigil.reviewers.exceptions import queue_errors
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import VERDICTS, ReviewDecision
 
 ACTIVITY_LIMIT = 2000

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import streamlit as st
 
-from dashboard.text_view import flag_reason
-from reviewers.console_reads import open_counts
-from reviewers.queue import ReviewQueue
+from vigil.dashboard.text_view import flag_reason
+from vigil.reviewers.console_reads import open_counts
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewItem
 
 # View kinds as ReviewQueue.view names them, with the label the count table shows.

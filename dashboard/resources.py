@@ -9,12 +9,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import reliability
-from dashboard.auth import UserDirectory
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
-from streams.monitoring.store import MonitorStore
+from vigil.dashboard import reliability
+from vigil.dashboard.auth import UserDirectory
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings, load_settings
+from vigil.streams.monitoring.store import MonitorStore
 
 
 @st.cache_resource(show_spinner=False)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from dashboard.exceptions import PermissionDenied
-from reviewers.claims import TIERS_BY_ROLE
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.reviewers.claims import TIERS_BY_ROLE
 
 Role = Literal["viewer", "reviewer", "lead", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "reviewer", "lead", "admin")

@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 
-from eval.exceptions import EvalError
-from eval.quality import evaluate_file, format_report, report_json
-from streams.triage import Screener
+from vigil.eval.exceptions import EvalError
+from vigil.eval.quality import evaluate_file, format_report, report_json
 from vigil.exceptions import VigilError
 from vigil.settings import VigilSettings
+from vigil.streams.triage import Screener
 
 
 def run_eval(

@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from eval.exceptions import EvalError
-from eval.metrics import FlagStats, auroc, flag_stats, recall_at_budget
-from streams.checks.exceptions import CheckFailed
-from streams.triage import Screener, Triage
+from vigil.eval.exceptions import EvalError
+from vigil.eval.metrics import FlagStats, auroc, flag_stats, recall_at_budget
+from vigil.streams.checks.exceptions import CheckFailed
+from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import InferenceResult
 
 __all__ = ["BUDGETS", "VariantReport", "evaluate_file", "format_report", "load_rows"]
@@ -117,7 +117,7 @@ def _baseline(triage: Triage, disagree: float) -> float:
 
 
 def _disagreement(rows: Sequence[Row], variant: str) -> list[float]:
-    from streams.checks.solution import parse_solution
+    from vigil.streams.checks.solution import parse_solution
 
     out = []
     for row in rows:

@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 import tritonclient.grpc.aio as grpcclient
 
-from inference.exceptions import AdapterError, ModelCallError
+from vigil.inference.exceptions import AdapterError, ModelCallError
 
 ENTRY_POINT_GROUP = "vigil.model_adapters"
 

@@ -24,8 +24,8 @@ import grpc
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from inference.adapters import Chunk, GenerationParams, ModelAdapter
-from inference.exceptions import ModelCallError
+from vigil.inference.adapters import Chunk, GenerationParams, ModelAdapter
+from vigil.inference.exceptions import ModelCallError
 
 # The channel reconnects by itself after an outage; gRPC's default backoff grows to 120 s,
 # which would keep a restarted Triton idle for minutes. Cap it at 2 s.

@@ -32,12 +32,12 @@ from typing import Protocol
 
 import orjson
 
-from inference.adapters import GenerationParams
-from inference.breaker import BreakerState, CircuitBreaker
-from inference.client import Generation, ModelRoute
-from inference.exceptions import CircuitOpen, ModelCallError
-from inference.sample_budget import SampleBudget, SamplePlan
 from vigil.exceptions import ContractError
+from vigil.inference.adapters import GenerationParams
+from vigil.inference.breaker import BreakerState, CircuitBreaker
+from vigil.inference.client import Generation, ModelRoute
+from vigil.inference.exceptions import CircuitOpen, ModelCallError
+from vigil.inference.sample_budget import SampleBudget, SamplePlan
 from vigil_client.contracts import DeadLetter, InferenceRequest, InferenceResult
 
 # A request naming the contract's default model means "the gateway's default model", so

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from inference.exceptions import ReplayDataError, UnknownQuestion
+from vigil.inference.exceptions import ReplayDataError, UnknownQuestion
 from vigil.settings import VARIANTS
 
 _SPACES = re.compile(r"\s+")

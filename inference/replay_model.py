@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from inference.exceptions import InferenceError
-from inference.replay_data import ReplayBook
+from vigil.inference.exceptions import InferenceError
+from vigil.inference.replay_data import ReplayBook
 from vigil.settings import VARIANTS
 
 # Triton model versions stand for the recorded variants: serving 6B after 175B is a real

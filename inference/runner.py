@@ -37,12 +37,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from inference.adapters import load_adapter
-from inference.backpressure import FlowControl, OffsetTracker
-from inference.breaker import BreakerState, CircuitBreaker
-from inference.client import ModelRoute, TritonClient
-from inference.gateway import Gateway, Handled, Reasoner, RetryPolicy, Routes
-from inference.sample_budget import SampleBudget
+from vigil.inference.adapters import load_adapter
+from vigil.inference.backpressure import FlowControl, OffsetTracker
+from vigil.inference.breaker import BreakerState, CircuitBreaker
+from vigil.inference.client import ModelRoute, TritonClient
+from vigil.inference.gateway import Gateway, Handled, Reasoner, RetryPolicy, Routes
+from vigil.inference.sample_budget import SampleBudget
 from vigil.settings import GatewaySettings, VigilSettings
 from vigil.supervisor import mark_ready
 from vigil_client import topics

@@ -79,8 +79,8 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import Triton, TritonConfig
 
-    from inference.replay_data import ReplayBook
-    from inference.replay_model import (
+    from vigil.inference.replay_data import ReplayBook
+    from vigil.inference.replay_model import (
         ERROR_OUTPUT,
         VARIANT_VERSIONS,
         make_infer_func,

@@ -4,7 +4,7 @@ leaves out the item and its queue fields, which the item hash holds already."""
 
 from __future__ import annotations
 
-from reviewers.base import QueueBase
+from vigil.reviewers.base import QueueBase
 from vigil_client.contracts import ReviewEvent
 
 

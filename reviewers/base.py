@@ -6,9 +6,9 @@ from typing import Any
 
 import redis
 
-from reviewers import lua
-from reviewers.keys import Keys, text
-from reviewers.policy import ReviewPolicy
+from vigil.reviewers import lua
+from vigil.reviewers.keys import Keys, text
+from vigil.reviewers.policy import ReviewPolicy
 from vigil_client.contracts import ReviewItem
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reviewers.base import QueueBase, reply_text
-from reviewers.exceptions import ClaimRefused, StaleClaim
-from reviewers.keys import from_ms, text
+from vigil.reviewers.base import QueueBase, reply_text
+from vigil.reviewers.exceptions import ClaimRefused, StaleClaim
+from vigil.reviewers.keys import from_ms, text
 from vigil_client.names import REVIEW_TIERS, ReviewTier
 
 # Which tiers a role works, first choice first (the console maps its users' roles here).

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from reviewers.base import QueueBase
-from reviewers.keys import text
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.keys import text
 from vigil_client.contracts import ReviewDecision
 from vigil_client.names import REVIEW_TIERS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from reviewers.exceptions import InvalidDecision
+from vigil.reviewers.exceptions import InvalidDecision
 from vigil_client.contracts import ReviewDecision, ReviewItem
 
 _SPACE_COMMA_CURRENCY = re.compile(r"[\s,$€£]")

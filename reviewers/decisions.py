@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import orjson
 
-from reviewers.base import QueueBase, reply_text
-from reviewers.claims import tiers_arg
-from reviewers.correction import agreement_label, prepare
-from reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
-from reviewers.hold import decision_release
-from reviewers.keys import text
+from vigil.reviewers.base import QueueBase, reply_text
+from vigil.reviewers.claims import tiers_arg
+from vigil.reviewers.correction import agreement_label, prepare
+from vigil.reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
+from vigil.reviewers.hold import decision_release
+from vigil.reviewers.keys import text
 from vigil_client.contracts import ReviewDecision
 from vigil_client.names import TOP_TIER, VERDICTS
 

@@ -22,10 +22,10 @@ from typing import IO, Any, cast
 import orjson
 from tqdm import tqdm
 
-from reviewers.correction import solution_text
-from reviewers.keys import text
-from reviewers.policy import flagged_checks
-from reviewers.queue import ReviewQueue
+from vigil.reviewers.correction import solution_text
+from vigil.reviewers.keys import text
+from vigil.reviewers.policy import flagged_checks
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewDecision, ReviewItem
 
 SFT_FILE = "sft.jsonl"

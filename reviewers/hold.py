@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from reviewers.base import QueueBase
-from reviewers.correction import solution_text
-from reviewers.policy import ItemPlan
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.correction import solution_text
+from vigil.reviewers.policy import ItemPlan
 from vigil_client.contracts import ReleaseOutcome, ReviewDecision, ReviewItem, ReviewRelease
 
 _SET_BY_SCRIPT = {"release_id", "released_at"}

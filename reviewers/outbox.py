@@ -12,8 +12,8 @@ from typing import Any
 
 import redis
 
-from reviewers.base import QueueBase
-from reviewers.keys import text
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.keys import text
 from vigil_client import topics
 
 # Where each kind of record goes: the SDK's topic names (the scripts get the same names in

@@ -20,10 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from reviewers.base import QueueBase
-from reviewers.console_reads import settled_since
-from reviewers.correction import normalise_answer
-from reviewers.policy import flagged_checks
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.console_reads import settled_since
+from vigil.reviewers.correction import normalise_answer
+from vigil.reviewers.policy import flagged_checks
 from vigil_client.contracts import RANDOM_SAMPLE, VERDICTS, ReviewDecision, ReviewItem
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...

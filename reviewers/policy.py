@@ -22,8 +22,8 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reviewers.keys import as_utc, epoch_ms_ceil
 from vigil.exceptions import ConfigError
+from vigil.reviewers.keys import as_utc, epoch_ms_ceil
 from vigil.settings import ReviewSettings
 from vigil_client.contracts import HoldFallback, ReviewItem
 

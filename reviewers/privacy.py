@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from reviewers.base import QueueBase
-from reviewers.keys import subject_hash, text
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.keys import subject_hash, text
 
 
 class PrivacyMixin(QueueBase):

@@ -20,13 +20,13 @@ from typing import Any, cast
 import orjson
 import redis
 
-from reviewers.audit import AuditMixin
-from reviewers.base import QueueBase, reply_text
-from reviewers.claims import ClaimsMixin
-from reviewers.decisions import DecisionsMixin
-from reviewers.exceptions import InvalidDecision, ItemNotFound
-from reviewers.hold import HoldMixin, fallback_draft
-from reviewers.keys import (
+from vigil.reviewers.audit import AuditMixin
+from vigil.reviewers.base import QueueBase, reply_text
+from vigil.reviewers.claims import ClaimsMixin
+from vigil.reviewers.decisions import DecisionsMixin
+from vigil.reviewers.exceptions import InvalidDecision, ItemNotFound
+from vigil.reviewers.hold import HoldMixin, fallback_draft
+from vigil.reviewers.keys import (
     STATE_FIELDS,
     member,
     queue_hash,
@@ -35,11 +35,11 @@ from reviewers.keys import (
     subject_hash,
     text,
 )
-from reviewers.machine import queued_state
-from reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
-from reviewers.policy import ReviewPolicy, flagged_checks
-from reviewers.privacy import PrivacyMixin
-from reviewers.sla import SlaMixin
+from vigil.reviewers.machine import queued_state
+from vigil.reviewers.outbox import DECISIONS_TOPIC, OutboxEntry, OutboxMixin
+from vigil.reviewers.policy import ReviewPolicy, flagged_checks
+from vigil.reviewers.privacy import PrivacyMixin
+from vigil.reviewers.sla import SlaMixin
 from vigil_client.contracts import ReviewItem, ReviewState
 
 __all__ = ["DECISIONS_TOPIC", "OutboxEntry", "ReviewQueue"]

@@ -28,9 +28,9 @@ from typing import Any, cast
 import orjson
 import redis
 
-from reviewers.exceptions import RebuildError
-from reviewers.keys import Keys, epoch_ms, queue_hash, state_hash, text
-from reviewers.machine import TRANSITIONS, ClaimEffect, Record, VoteEffect
+from vigil.reviewers.exceptions import RebuildError
+from vigil.reviewers.keys import Keys, epoch_ms, queue_hash, state_hash, text
+from vigil.reviewers.machine import TRANSITIONS, ClaimEffect, Record, VoteEffect
 from vigil_client.contracts import ReviewEvent
 from vigil_client.names import VERDICTS
 

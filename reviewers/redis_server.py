@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from reviewers.exceptions import RedisServerError
+from vigil.reviewers.exceptions import RedisServerError
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec
 

@@ -15,8 +15,8 @@ from typing import cast
 
 import redis
 
-from reviewers.base import QueueBase
-from reviewers.keys import text
+from vigil.reviewers.base import QueueBase
+from vigil.reviewers.keys import text
 
 log = logging.getLogger("vigil.sla")
 

@@ -7,7 +7,7 @@ import time
 
 from tqdm import tqdm
 
-from inference.replay_data import ReplayBook
+from vigil.inference.replay_data import ReplayBook
 from vigil.settings import VigilSettings
 from vigil_client.client import VigilClient
 

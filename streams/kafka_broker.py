@@ -12,8 +12,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from streams.exceptions import BrokerError
 from vigil.settings import VigilSettings
+from vigil.streams.exceptions import BrokerError
 from vigil.supervisor import ProcessSpec
 
 _KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
@@ -116,7 +116,7 @@ def _log_props(settings: VigilSettings) -> list[str]:
 
 def broker_process(settings: VigilSettings, *, fresh: bool = False) -> ProcessSpec:
     """The broker as a supervised process; ready once a Kafka client can list topics."""
-    from streams.topics import broker_ready
+    from vigil.streams.topics import broker_ready
 
     props = prepare(settings, fresh=fresh)
     argv = [

@@ -28,10 +28,10 @@ import time
 
 from kafka import KafkaProducer
 
-from reviewers.outbox import OutboxEntry
-from reviewers.queue import ReviewQueue
-from reviewers.sla import run_sla_clock
 from vigil.exceptions import ConfigError
+from vigil.reviewers.outbox import OutboxEntry
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.sla import run_sla_clock
 from vigil.settings import VigilSettings
 from vigil.supervisor import mark_ready
 

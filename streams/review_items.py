@@ -18,8 +18,8 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from streams.checks.pii import PiiReport, PiiScanner, redact
-from streams.checks.solution import ParsedSolution, parse_solution
+from vigil.streams.checks.pii import PiiReport, PiiScanner, redact
+from vigil.streams.checks.solution import ParsedSolution, parse_solution
 from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem
 
 __all__ = ["masked", "review_item"]

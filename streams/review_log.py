@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
-from reviewers.rebuild import RebuildStats, rebuild_at
-from streams import topics
-from streams.exceptions import StreamsError
+from vigil.reviewers.rebuild import RebuildStats, rebuild_at
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.exceptions import StreamsError
 
 
 def read_review_events(bootstrap: str, *, timeout_s: float = 60.0) -> Iterator[bytes]:

@@ -43,24 +43,24 @@ from typing import Any
 
 import faust
 
-from reviewers.exceptions import transient_errors
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
-from streams import topics
-from streams.checks.base import AnswerRecord, prompt_key
-from streams.checks.exceptions import CheckFailed
-from streams.checks.stability import (
+from vigil.exceptions import ContractError
+from vigil.reviewers.exceptions import transient_errors
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
+from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.checks.base import AnswerRecord, prompt_key
+from vigil.streams.checks.exceptions import CheckFailed
+from vigil.streams.checks.stability import (
     MAX_PROMPTS,
     RecentPrompts,
     append_history,
     decode_history,
     encode_history,
 )
-from streams.faust_app import ProgressCommitter, new_app, raw_topic
-from streams.offset_guard import OffsetGuard
-from streams.triage import Screener, Triage
-from vigil.exceptions import ContractError
-from vigil.settings import VigilSettings
+from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
+from vigil.streams.offset_guard import OffsetGuard
+from vigil.streams.triage import Screener, Triage
 from vigil.supervisor import mark_ready
 from vigil_client.contracts import DeadLetter, InferenceResult, is_shadow
 
@@ -240,9 +240,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     async def commit_progress() -> None:
         await committer.flush()
 
-    guard = OffsetGuard(
-        settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer
-    )
+    guard = OffsetGuard(settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer)
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.

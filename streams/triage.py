@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
-from streams.checks.config import ChecksConfig, load_config
-from streams.checks.exceptions import CheckFailed
-from streams.checks.pii import PiiCheck
-from streams.checks.registry import BuiltChecks, build_checks
-from streams.checks.risk import risk_score
-from streams.checks.routing import Route, route_result
-from streams.checks.stability import DEFAULT_MAX_HISTORY, answer_label
-from streams.review_items import review_item
+from vigil.streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
+from vigil.streams.checks.config import ChecksConfig, load_config
+from vigil.streams.checks.exceptions import CheckFailed
+from vigil.streams.checks.pii import PiiCheck
+from vigil.streams.checks.registry import BuiltChecks, build_checks
+from vigil.streams.checks.risk import risk_score
+from vigil.streams.checks.routing import Route, route_result
+from vigil.streams.checks.stability import DEFAULT_MAX_HISTORY, answer_label
+from vigil.streams.review_items import review_item
 from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem, ScreeningOutcome
 
 __all__ = ["Screener", "Triage"]

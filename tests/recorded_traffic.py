@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inference.replay_data import ReplayBook
-from inference.replay_model import VARIANT_VERSIONS
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_model import VARIANT_VERSIONS
 from vigil_client.contracts import InferenceResult, new_request_id
 
 

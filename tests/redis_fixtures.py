@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import redis
 
-from reviewers.queue import ReviewQueue
-from reviewers.redis_server import redis_process
 from tests.conftest import free_port
 from vigil.exceptions import StackError
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import load_settings
 from vigil.supervisor import Supervisor
 from vigil_client.contracts import CheckResult, Evidence, ReviewItem

@@ -54,7 +54,7 @@ def publish(
     ctx: click.Context, count: int, rate: float, samples: int, seed: int, product: str
 ) -> None:
     """Publish GSM8K questions as inference requests (with a progress bar)."""
-    from streams.demo_traffic import publish_gsm8k
+    from vigil.streams.demo_traffic import publish_gsm8k
 
     sent = publish_gsm8k(
         _settings(ctx), count=count, rate=rate, samples=samples, seed=seed, product=product
@@ -69,7 +69,7 @@ def publish(
 @click.pass_context
 def tail(ctx: click.Context, topic: str, from_beginning: bool, max_messages: int) -> None:
     """Print the records of a Kafka topic as they arrive (key and JSON value)."""
-    from streams.tail import tail_topic
+    from vigil.streams.tail import tail_topic
 
     tail_topic(_settings(ctx), topic, from_beginning=from_beginning, max_messages=max_messages)
 
@@ -93,7 +93,7 @@ def schemas(out: Path | None) -> None:
 @click.pass_context
 def topics(ctx: click.Context) -> None:
     """Create the Kafka topics (idempotent)."""
-    from streams.topics import ensure_topics
+    from vigil.streams.topics import ensure_topics
 
     s = _settings(ctx)
     created = ensure_topics(s.kafka_bootstrap, s.topic_partitions)
@@ -105,7 +105,7 @@ def topics(ctx: click.Context) -> None:
 @click.pass_context
 def triton(ctx: click.Context, bind: str) -> None:
     """Run tritonserver with the replay reasoner (foreground)."""
-    from inference.server import serve
+    from vigil.inference.server import serve
 
     serve(_settings(ctx), bind_address=bind)
 
@@ -114,7 +114,7 @@ def triton(ctx: click.Context, bind: str) -> None:
 @click.pass_context
 def gateway(ctx: click.Context) -> None:
     """Run the inference gateway: llm.requests -> Triton -> llm.results."""
-    from inference.runner import run_gateway
+    from vigil.inference.runner import run_gateway
 
     run_gateway(_settings(ctx))
 
@@ -123,7 +123,7 @@ def gateway(ctx: click.Context) -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run the Faust screening worker: llm.results -> checks -> review queue."""
-    from streams.screening import run_worker
+    from vigil.streams.screening import run_worker
 
     run_worker(_settings(ctx))
 
@@ -132,7 +132,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def relay(ctx: click.Context) -> None:
     """Publish the review outbox (Redis) to Kafka and run the review SLA clock."""
-    from streams.outbox_relay import run_relay
+    from vigil.streams.outbox_relay import run_relay
 
     run_relay(_settings(ctx))
 
@@ -142,9 +142,9 @@ def relay(ctx: click.Context) -> None:
 @click.pass_context
 def export_(ctx: click.Context, out: Path) -> None:
     """Write reviewed corrections as JSONL datasets (SFT pairs, per-step labels)."""
-    from reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
-    from reviewers.policy import ReviewPolicy
-    from reviewers.queue import ReviewQueue
+    from vigil.reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
+    from vigil.reviewers.policy import ReviewPolicy
+    from vigil.reviewers.queue import ReviewQueue
 
     s = _settings(ctx)
     queue = ReviewQueue.from_url(s.redis_url, policy=ReviewPolicy.from_settings(s.review))
@@ -163,8 +163,8 @@ def export_(ctx: click.Context, out: Path) -> None:
 @click.pass_context
 def rebuild(ctx: click.Context, force: bool) -> None:
     """Rebuild the review state in Redis from the review.events topic on Kafka."""
-    from reviewers.exceptions import RebuildError
-    from streams.review_log import run_rebuild
+    from vigil.reviewers.exceptions import RebuildError
+    from vigil.streams.review_log import run_rebuild
 
     try:
         stats = run_rebuild(_settings(ctx), force=force)
@@ -183,7 +183,7 @@ def rebuild(ctx: click.Context, force: bool) -> None:
 @click.pass_context
 def erase(ctx: click.Context, subject: str, actor: str) -> None:
     """Erase every review item of one data subject (VIGIL_REVIEW_SUBJECT_KEY in metadata)."""
-    from reviewers.queue import ReviewQueue
+    from vigil.reviewers.queue import ReviewQueue
 
     erased = ReviewQueue.from_url(_settings(ctx).redis_url).erase_subject(subject, actor=actor)
     click.echo(f"erased {len(erased)} items" + (f": {', '.join(erased)}" if erased else ""))
@@ -193,8 +193,8 @@ def erase(ctx: click.Context, subject: str, actor: str) -> None:
 @click.pass_context
 def agreement(ctx: click.Context) -> None:
     """Reviewer agreement (Cohen's kappa, Krippendorff's alpha) per reviewer and check."""
-    from reviewers.agreement import agreement_report, format_report
-    from reviewers.queue import ReviewQueue
+    from vigil.reviewers.agreement import agreement_report, format_report
+    from vigil.reviewers.queue import ReviewQueue
 
     queue = ReviewQueue.from_url(_settings(ctx).redis_url)
     click.echo(format_report(agreement_report(queue.ratings())))
@@ -207,7 +207,7 @@ def agreement(ctx: click.Context) -> None:
 @click.pass_context
 def monitor(ctx: click.Context, rebuild_reference: bool) -> None:
     """Run the drift and bias monitor: windows, alerts on monitor.alerts, probes."""
-    from streams.monitoring.agent import run_monitor
+    from vigil.streams.monitoring.agent import run_monitor
 
     run_monitor(_settings(ctx), rebuild_reference=rebuild_reference)
 
@@ -218,7 +218,7 @@ def monitor(ctx: click.Context, rebuild_reference: bool) -> None:
 @click.pass_context
 def monitor_report(ctx: click.Context, window_id: str | None, html_out: Path | None) -> None:
     """List the monitor's recent windows and alerts, or one window (and its Evidently HTML)."""
-    from streams.monitoring.report import print_report
+    from vigil.streams.monitoring.report import print_report
 
     sys.exit(print_report(_settings(ctx), window_id, html_out, echo=click.echo))
 
@@ -227,7 +227,7 @@ def monitor_report(ctx: click.Context, window_id: str | None, html_out: Path | N
 @click.pass_context
 def console(ctx: click.Context) -> None:
     """Run the Streamlit reviewer console (foreground)."""
-    from dashboard.server import run_console
+    from vigil.dashboard.server import run_console
 
     sys.exit(run_console(_settings(ctx)))
 
@@ -259,7 +259,7 @@ def eval_(
     reliability_file: Path | None,
 ) -> None:
     """Replay labelled solutions through the checks offline; print AUROC, recall, precision."""
-    from eval.cli import run_eval
+    from vigil.eval.cli import run_eval
 
     sys.exit(
         run_eval(

@@ -40,11 +40,11 @@ def start_stack(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Starts every part in order; raises StackError (with the log tail) if one fails."""
-    from dashboard.server import console_process
-    from inference.server import triton_process
-    from reviewers.redis_server import redis_process, redis_ready
-    from streams.kafka_broker import broker_process
-    from streams.topics import broker_ready, ensure_topics
+    from vigil.dashboard.server import console_process
+    from vigil.inference.server import triton_process
+    from vigil.reviewers.redis_server import redis_process, redis_ready
+    from vigil.streams.kafka_broker import broker_process
+    from vigil.streams.topics import broker_ready, ensure_topics
 
     if fresh and settings.run_dir.exists():
         for sub in ("redis", "kafka", "ready"):

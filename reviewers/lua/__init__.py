@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-from reviewers.keys import STATE_FIELDS, key_parts
+from vigil.reviewers.keys import STATE_FIELDS, key_parts
 from vigil_client import topics
 from vigil_client.contracts import ReleaseOutcome, ReviewState
 from vigil_client.names import (

@@ -1,8 +1,8 @@
 """Per-result checks on model reasoning: pure functions, no I/O, fast enough per message."""
 
-from streams.checks.arithmetic import evaluate, parse_number
-from streams.checks.exceptions import ArithmeticParseError, ChecksError
-from streams.checks.solution import (
+from vigil.streams.checks.arithmetic import evaluate, parse_number
+from vigil.streams.checks.exceptions import ArithmeticParseError, ChecksError
+from vigil.streams.checks.solution import (
     Annotation,
     ParsedSolution,
     Step,
@@ -10,7 +10,7 @@ from streams.checks.solution import (
     normalise_answer,
     parse_solution,
 )
-from streams.checks.steps import check_steps
+from vigil.streams.checks.steps import check_steps
 
 __all__ = [
     "Annotation",

@@ -26,7 +26,7 @@ import operator
 import re
 from collections.abc import Callable
 
-from streams.checks.exceptions import ArithmeticParseError
+from vigil.streams.checks.exceptions import ArithmeticParseError
 
 __all__ = [
     "MAX_EXPONENT",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from streams.checks.solution import ParsedSolution, parse_solution
+from vigil.streams.checks.solution import ParsedSolution, parse_solution
 from vigil_client.contracts import CheckResult, InferenceResult
 
 __all__ = [

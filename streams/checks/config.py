@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streams.checks.exceptions import ChecksConfigError
+from vigil.streams.checks.exceptions import ChecksConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

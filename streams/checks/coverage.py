@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
-from streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.base import BaseCheck, CheckInput
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "CoverageCheck", "check_coverage"]

@@ -37,9 +37,9 @@ import numpy as np
 import orjson
 import scipy.sparse as sp
 
-from streams.checks.base import BaseCheck, CheckInput, normalise_prompt, prompt_key
-from streams.checks.exceptions import ChecksError
-from streams.checks.tfidf import CharTfidf
+from vigil.streams.checks.base import BaseCheck, CheckInput, normalise_prompt, prompt_key
+from vigil.streams.checks.exceptions import ChecksError
+from vigil.streams.checks.tfidf import CharTfidf
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "NoveltyCheck", "NoveltyIndex", "similarities", "top_mean"]

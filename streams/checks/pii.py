@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.base import BaseCheck, CheckInput
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "PiiCheck", "PiiFinding", "PiiScanner", "leaked", "redact"]

@@ -23,9 +23,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from streams.checks.base import Check
-from streams.checks.config import ChecksConfig
-from streams.checks.exceptions import ChecksConfigError
+from vigil.streams.checks.base import Check
+from vigil.streams.checks.config import ChecksConfig
+from vigil.streams.checks.exceptions import ChecksConfigError
 
 __all__ = ["ENTRY_POINT_GROUP", "BuiltChecks", "CheckFactory", "build_checks", "builtin_factories"]
 
@@ -35,31 +35,31 @@ CheckFactory = Callable[[Mapping[str, Any]], Check]
 
 
 def _step_verification(options: Mapping[str, Any]) -> Check:
-    from streams.checks.steps import StepVerificationCheck
+    from vigil.streams.checks.steps import StepVerificationCheck
 
     return StepVerificationCheck()
 
 
 def _self_consistency(options: Mapping[str, Any]) -> Check:
-    from streams.checks.self_consistency import SelfConsistencyCheck
+    from vigil.streams.checks.self_consistency import SelfConsistencyCheck
 
     return SelfConsistencyCheck()
 
 
 def _question_coverage(options: Mapping[str, Any]) -> Check:
-    from streams.checks.coverage import CoverageCheck
+    from vigil.streams.checks.coverage import CoverageCheck
 
     return CoverageCheck()
 
 
 def _answer_stability(options: Mapping[str, Any]) -> Check:
-    from streams.checks.stability import StabilityCheck
+    from vigil.streams.checks.stability import StabilityCheck
 
     return StabilityCheck()
 
 
 def _pii_leakage(options: Mapping[str, Any]) -> Check:
-    from streams.checks.pii import PiiCheck, PiiScanner
+    from vigil.streams.checks.pii import PiiCheck, PiiScanner
 
     regions = options.get("phone_regions")
     if regions is None:
@@ -68,7 +68,7 @@ def _pii_leakage(options: Mapping[str, Any]) -> Check:
 
 
 def _novelty(options: Mapping[str, Any]) -> Check:
-    from streams.checks.novelty import NoveltyCheck, NoveltyIndex
+    from vigil.streams.checks.novelty import NoveltyCheck, NoveltyIndex
 
     reference = options.get("reference")
     if not reference:

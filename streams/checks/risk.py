@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from streams.checks.config import RiskSection
+from vigil.streams.checks.config import RiskSection
 from vigil_client.contracts import CheckResult
 
 __all__ = ["risk_score"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from streams.checks.config import ChecksConfig, RouteRule
+from vigil.streams.checks.config import ChecksConfig, RouteRule
 from vigil_client.contracts import RANDOM_SAMPLE, CheckResult, InferenceResult
 
 __all__ = ["RANDOM_SAMPLE", "Route", "route_result", "sampled"]

@@ -22,10 +22,10 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from streams.checks.arithmetic import parse_number
-from streams.checks.base import BaseCheck, CheckInput
-from streams.checks.exceptions import ArithmeticParseError
-from streams.checks.solution import ParsedSolution
+from vigil.streams.checks.arithmetic import parse_number
+from vigil.streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.exceptions import ArithmeticParseError
+from vigil.streams.checks.solution import ParsedSolution
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "SelfConsistencyCheck", "check_self_consistency"]

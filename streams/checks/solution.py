@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from streams.checks.arithmetic import evaluate, parse_number
-from streams.checks.exceptions import ArithmeticParseError
+from vigil.streams.checks.arithmetic import evaluate, parse_number
+from vigil.streams.checks.exceptions import ArithmeticParseError
 
 __all__ = [
     "Annotation",

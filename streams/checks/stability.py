@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from streams.checks.base import AnswerRecord, BaseCheck, CheckInput
+from vigil.streams.checks.base import AnswerRecord, BaseCheck, CheckInput
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = [

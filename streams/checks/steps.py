@@ -34,10 +34,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from streams.checks.arithmetic import evaluate, parse_number
-from streams.checks.base import BaseCheck, CheckInput
-from streams.checks.exceptions import ArithmeticParseError
-from streams.checks.solution import (
+from vigil.streams.checks.arithmetic import evaluate, parse_number
+from vigil.streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.exceptions import ArithmeticParseError
+from vigil.streams.checks.solution import (
     Annotation,
     ParsedSolution,
     Step,

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from streams.checks.exceptions import ChecksError
+from vigil.streams.checks.exceptions import ChecksError
 
 __all__ = ["CharTfidf"]
 

@@ -22,16 +22,16 @@ from typing import Any
 
 import faust
 
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
-from streams import topics
-from streams.faust_app import ProgressCommitter, new_app, raw_topic
-from streams.monitoring.monitor import Monitor
-from streams.monitoring.store import MonitorStore
-from streams.offset_guard import Guarded, OffsetGuard
-from streams.triage import Screener
 from vigil.exceptions import ContractError
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
+from vigil.streams.monitoring.monitor import Monitor
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.offset_guard import Guarded, OffsetGuard
+from vigil.streams.triage import Screener
 from vigil.supervisor import mark_ready
 from vigil_client.contracts import (
     Alert,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from vigil_client.contracts import Alert, AlertFeature, AlertSegment, new_request_id, utcnow
 
 if TYPE_CHECKING:
-    from streams.monitoring.bias import SegmentFinding
-    from streams.monitoring.drift import DriftResult
+    from vigil.streams.monitoring.bias import SegmentFinding
+    from vigil.streams.monitoring.drift import DriftResult
 
 Transition = Literal["raise", "resolve"]
 

@@ -39,7 +39,7 @@ from evidently.presets import DataDriftPreset
 from evidently.tests import lte
 from sklearn.exceptions import ConvergenceWarning
 
-from streams.monitoring.exceptions import MonitoringError
+from vigil.streams.monitoring.exceptions import MonitoringError
 
 NUM_METHOD = "wasserstein"
 CAT_METHOD = "jensenshannon"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.exceptions import StreamsError
+from vigil.streams.exceptions import StreamsError
 
 
 class MonitoringError(StreamsError):

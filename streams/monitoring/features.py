@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from streams.checks.solution import normalise_answer, parse_solution
+from vigil.streams.checks.solution import normalise_answer, parse_solution
 from vigil_client.contracts import InferenceResult, ScreeningOutcome
 
 # Columns by Evidently type (check_* columns are numerical too and found by prefix).

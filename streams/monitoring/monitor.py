@@ -25,21 +25,21 @@ from typing import Any
 
 import orjson
 
-from reviewers.queue import ReviewQueue
-from streams import review_items
-from streams.monitoring import drift, webhooks
-from streams.monitoring.alerts import Change, Hysteresis, bias_alert, drift_alert, resolved
-from streams.monitoring.bias import BiasTracker, SegmentFinding
-from streams.monitoring.exceptions import MonitoringError
-from streams.monitoring.features import extract_features
-from streams.monitoring.probing import ProbeDesk
-from streams.monitoring.publisher import Publisher
-from streams.monitoring.reference import Reference, build_reference, load_source_rows
-from streams.monitoring.store import MonitorStore
-from streams.monitoring.verdicts import Judged, Verdicts
-from streams.monitoring.windows import ClosedWindow, TumblingWindow
-from streams.triage import Screener
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import DEFAULT_GSM8K_TRAIN, ConsoleSettings, MonitorSettings
+from vigil.streams import review_items
+from vigil.streams.monitoring import drift, webhooks
+from vigil.streams.monitoring.alerts import Change, Hysteresis, bias_alert, drift_alert, resolved
+from vigil.streams.monitoring.bias import BiasTracker, SegmentFinding
+from vigil.streams.monitoring.exceptions import MonitoringError
+from vigil.streams.monitoring.features import extract_features
+from vigil.streams.monitoring.probing import ProbeDesk
+from vigil.streams.monitoring.publisher import Publisher
+from vigil.streams.monitoring.reference import Reference, build_reference, load_source_rows
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.monitoring.verdicts import Judged, Verdicts
+from vigil.streams.monitoring.windows import ClosedWindow, TumblingWindow
+from vigil.streams.triage import Screener
 from vigil_client.contracts import (
     Alert,
     DeadLetter,
@@ -403,7 +403,7 @@ class Monitor:
         return zlib.compress(orjson.dumps(kept, option=orjson.OPT_SERIALIZE_NUMPY), 6)
 
     async def _render_html(self, window_id: str) -> None:
-        from streams.monitoring.report import render_stored_html
+        from vigil.streams.monitoring.report import render_stored_html
 
         try:
             html = await asyncio.to_thread(render_stored_html, self.store, window_id)

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from streams.checks.solution import normalise_answer, parse_solution
-from streams.monitoring import wordlist
-from streams.review_items import review_item
+from vigil.streams.checks.solution import normalise_answer, parse_solution
+from vigil.streams.monitoring import wordlist
+from vigil.streams.review_items import review_item
 from vigil_client.contracts import (
     PROBE_KEY,
     PROBE_OF_KEY,

@@ -12,13 +12,13 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from reviewers.queue import ReviewQueue
-from streams.monitoring import probes
-from streams.monitoring.alerts import Change, Hysteresis, counterfactual_alert
-from streams.monitoring.publisher import Publisher
-from streams.monitoring.store import MonitorStore
-from streams.monitoring.verdicts import Verdicts
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import MonitorSettings
+from vigil.streams.monitoring import probes
+from vigil.streams.monitoring.alerts import Change, Hysteresis, counterfactual_alert
+from vigil.streams.monitoring.publisher import Publisher
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.monitoring.verdicts import Verdicts
 from vigil_client.contracts import Alert, DeadLetter, InferenceResult
 
 STATE = "counterfactual"

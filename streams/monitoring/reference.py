@@ -30,16 +30,16 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from streams.monitoring.drift import Calibration, ColumnSet, ReferenceData, calibrate, frame
-from streams.monitoring.exceptions import ReferenceDataError
-from streams.monitoring.features import (
+from vigil.exceptions import ContractError
+from vigil.streams.monitoring.drift import Calibration, ColumnSet, ReferenceData, calibrate, frame
+from vigil.streams.monitoring.exceptions import ReferenceDataError
+from vigil.streams.monitoring.features import (
     CATEGORICAL,
     TEXT,
     extract_features,
     numerical_columns,
 )
-from streams.monitoring.verdicts import Verdicts
-from vigil.exceptions import ContractError
+from vigil.streams.monitoring.verdicts import Verdicts
 from vigil_client.contracts import InferenceResult
 
 FORMAT_VERSION = 1

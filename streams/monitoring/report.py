@@ -14,11 +14,11 @@ from pathlib import Path
 
 import orjson
 
-from streams.monitoring import drift
-from streams.monitoring.exceptions import MonitoringError
-from streams.monitoring.reference import Reference
-from streams.monitoring.store import MonitorStore
 from vigil.settings import VigilSettings
+from vigil.streams.monitoring import drift
+from vigil.streams.monitoring.exceptions import MonitoringError
+from vigil.streams.monitoring.reference import Reference
+from vigil.streams.monitoring.store import MonitorStore
 
 
 def render_stored_html(store: MonitorStore, window_id: str) -> str:

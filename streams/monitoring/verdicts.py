@@ -22,16 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from streams.checks.base import prompt_key
-from streams.checks.exceptions import CheckFailed
-from streams.checks.stability import (
+from vigil.streams.checks.base import prompt_key
+from vigil.streams.checks.exceptions import CheckFailed
+from vigil.streams.checks.stability import (
     MAX_PROMPTS,
     RecentPrompts,
     append_history,
     decode_history,
     encode_history,
 )
-from streams.triage import Screener
+from vigil.streams.triage import Screener
 from vigil_client.contracts import InferenceResult, ScreeningOutcome
 
 __all__ = ["Judged", "Verdicts"]

@@ -7,8 +7,8 @@ import pytest
 import redis
 import streamlit as st
 
-from dashboard.auth import hash_password
 from tests.redis_fixtures import make_item, redis_client, redis_server
+from vigil.dashboard.auth import hash_password
 
 __all__ = ["make_item", "redis_client", "redis_server"]
 

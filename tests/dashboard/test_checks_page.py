@@ -8,10 +8,10 @@ from typing import Any
 
 import redis
 
-from reviewers.outcomes import RANDOM_SAMPLE
-from reviewers.queue import ReviewQueue
 from tests.dashboard.apptest_helpers import HOSTILE, errors, login, markdowns, metric, start, texts
 from tests.reviewers.helpers import decision
+from vigil.reviewers.outcomes import RANDOM_SAMPLE
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import CheckResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

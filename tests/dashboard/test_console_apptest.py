@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from reviewers.queue import ReviewQueue
 from tests.dashboard.apptest_helpers import (
     FIRST_FAULTY,
     click,
@@ -22,6 +21,7 @@ from tests.dashboard.apptest_helpers import (
     start,
     texts,
 )
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

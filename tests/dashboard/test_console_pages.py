@@ -15,9 +15,6 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.auth import hash_password
-from reviewers.queue import ReviewQueue
-from streams.monitoring.store import MonitorStore
 from tests.dashboard.apptest_helpers import (
     HOSTILE,
     PASSWORD,
@@ -32,6 +29,9 @@ from tests.dashboard.apptest_helpers import (
 )
 from tests.dashboard.monitor_data import window_rows, window_summary
 from tests.reviewers.helpers import decision
+from vigil.dashboard.auth import hash_password
+from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.monitoring.store import MonitorStore
 from vigil_client.contracts import Alert, AlertSegment, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

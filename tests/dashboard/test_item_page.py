@@ -12,10 +12,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from dashboard import actions
-from dashboard.auth import User, hash_password
-from dashboard.exceptions import PermissionDenied
-from reviewers.queue import ReviewQueue
 from tests.dashboard.apptest_helpers import (
     FIRST_FAULTY,
     HOSTILE,
@@ -32,6 +28,10 @@ from tests.dashboard.apptest_helpers import (
     start,
     texts,
 )
+from vigil.dashboard import actions
+from vigil.dashboard.auth import User, hash_password
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import CheckResult, Evidence, ReviewDecision, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

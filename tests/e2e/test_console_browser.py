@@ -20,13 +20,13 @@ import pytest
 import redis
 from kafka import KafkaConsumer
 
-from reviewers.queue import ReviewQueue
-from streams import topics
-from streams.monitoring.monitor import sample_item
-from streams.monitoring.store import MonitorStore
-from streams.monitoring.verdicts import Judged
 from tests.dashboard.monitor_data import window_rows, window_summary
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.monitoring.monitor import sample_item
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.monitoring.verdicts import Judged
 from vigil.supervisor import Supervisor
 from vigil_client.contracts import (
     Alert,

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
-from reviewers.redis_server import redis_process
-from streams.kafka_broker import broker_process
-from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VigilSettings
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 
 LEASE_S = 3.0

@@ -26,19 +26,19 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from inference.runner import GROUP_ID as GATEWAY_GROUP
-from inference.server import triton_process
-from reviewers.queue import ReviewQueue
-from reviewers.redis_server import redis_process
-from streams import topics
-from streams.checks.routing import RANDOM_SAMPLE
-from streams.kafka_broker import broker_process
-from streams.screening import APP_ID as WORKER_GROUP
-from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
 from tests.topic_reader import TopicReader
+from vigil.inference.runner import GROUP_ID as GATEWAY_GROUP
+from vigil.inference.server import triton_process
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VigilSettings
 from vigil.stack import VIGIL, service_process
+from vigil.streams import topics
+from vigil.streams.checks.routing import RANDOM_SAMPLE
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.screening import APP_ID as WORKER_GROUP
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import Supervisor
 from vigil_client.contracts import InferenceRequest, InferenceResult, ScreeningOutcome
 

@@ -10,17 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from inference.adapters import GenerationParams, load_adapter
-from inference.client import ModelRoute, TritonClient
-from inference.exceptions import ModelCallError
-from inference.gateway import Gateway
-from inference.replay_data import ReplayBook
-from inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
-from inference.runner import routes_from_settings
-from reviewers.queue import ReviewQueue
-from streams import topics
 from tests.conftest import consume_until
+from vigil.inference.adapters import GenerationParams, load_adapter
+from vigil.inference.client import ModelRoute, TritonClient
+from vigil.inference.exceptions import ModelCallError
+from vigil.inference.gateway import Gateway
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
+from vigil.inference.runner import routes_from_settings
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import REPO_ROOT, VigilSettings
+from vigil.streams import topics
 from vigil.supervisor import Supervisor
 from vigil_client.client import VigilClient
 from vigil_client.contracts import (

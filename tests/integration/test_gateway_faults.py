@@ -18,15 +18,15 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from inference.replay_data import ReplayBook
-from inference.runner import GROUP_ID, STATS_FILE
-from inference.server import triton_process
-from streams import topics
-from streams.kafka_broker import broker_process
-from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.runner import GROUP_ID, STATS_FILE
+from vigil.inference.server import triton_process
 from vigil.settings import VigilSettings
 from vigil.stack import SERVICE_ENV, VIGIL
+from vigil.streams import topics
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.client import VigilClient
 from vigil_client.contracts import DeadLetter

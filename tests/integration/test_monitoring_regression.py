@@ -19,15 +19,15 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer
 
-from inference.replay_data import ReplayBook
-from inference.server import triton_process
-from reviewers.redis_server import redis_process
-from streams import topics
-from streams.kafka_broker import broker_process
-from streams.monitoring.store import MonitorStore
-from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.server import triton_process
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.client import VigilClient
 from vigil_client.contracts import Alert

@@ -29,12 +29,12 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from reviewers.queue import ReviewQueue
-from streams import topics
-from streams.monitoring.store import MonitorStore
-from streams.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.recorded_traffic import RecordedTraffic
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import (
     PROBE_KEY,

@@ -20,16 +20,16 @@ from typing import NoReturn
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from reviewers.queue import ReviewQueue
-from reviewers.redis_server import redis_process
-from streams import topics
-from streams.kafka_broker import broker_process
-from streams.outbox_relay import BATCH, relay_loop, relay_once, relay_producer
-from streams.topics import ensure_topics
 from tests.conftest import isolated_settings
 from tests.redis_fixtures import review_item
 from tests.reviewers.helpers import decision, outbox
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.outbox_relay import BATCH, relay_loop, relay_once, relay_producer
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import Supervisor
 from vigil_client.contracts import ReviewEvent
 

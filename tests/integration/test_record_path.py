@@ -12,13 +12,13 @@ import uuid
 import orjson
 from kafka import KafkaProducer
 
-from inference.replay_data import ReplayBook
-from reviewers.queue import ReviewQueue
-from streams import topics
-from streams.checks.routing import RANDOM_SAMPLE
-from streams.checks.steps import check_steps
 from tests.conftest import consume_until
+from vigil.inference.replay_data import ReplayBook
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
+from vigil.streams import topics
+from vigil.streams.checks.routing import RANDOM_SAMPLE
+from vigil.streams.checks.steps import check_steps
 from vigil.supervisor import Supervisor
 from vigil_client.client import VigilClient
 from vigil_client.contracts import DeadLetter, ReviewDecision, ScreeningOutcome

@@ -27,12 +27,12 @@ from typing import TypeVar
 import redis
 from kafka import KafkaConsumer
 
-from reviewers.exceptions import InvalidDecision
-from reviewers.queue import ReviewQueue
-from reviewers.rebuild import snapshot
-from streams import topics
 from tests.integration.review_stack import ReviewStack, review_stack
 from tests.redis_fixtures import review_item
+from vigil.reviewers.exceptions import InvalidDecision
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.rebuild import snapshot
+from vigil.streams import topics
 from vigil_client.client import VigilClient
 from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewRelease
 

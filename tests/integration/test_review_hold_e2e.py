@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from inference.replay_data import ReplayBook
-from reviewers.queue import ReviewQueue
+from vigil.inference.replay_data import ReplayBook
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.supervisor import Supervisor
 from vigil_client.client import VigilClient

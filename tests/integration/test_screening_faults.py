@@ -30,17 +30,17 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from reviewers.queue import ReviewQueue
-from reviewers.redis_server import redis_process
-from streams import topics
-from streams.checks.base import BaseCheck, CheckInput
-from streams.checks.routing import RANDOM_SAMPLE
-from streams.kafka_broker import broker_process
-from streams.offset_guard import Hole, HoleReader, OffsetGuard, OffsetTracker
-from streams.topics import ensure_topics
 from tests.conftest import free_port
 from tests.topic_reader import TopicReader
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VARIANTS, VigilSettings, load_settings
+from vigil.streams import topics
+from vigil.streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.routing import RANDOM_SAMPLE
+from vigil.streams.kafka_broker import broker_process
+from vigil.streams.offset_guard import Hole, HoleReader, OffsetGuard, OffsetTracker
+from vigil.streams.topics import ensure_topics
 from vigil.supervisor import ProcessSpec, Supervisor, marker_ready
 from vigil_client.contracts import CheckResult, DeadLetter, InferenceResult, ScreeningOutcome
 
@@ -228,7 +228,7 @@ def test_kill9_worker_three_times_loses_nothing_and_queues_once(
 def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
     infra: tuple[Supervisor, VigilSettings],
 ) -> None:
-    from reviewers.redis_server import redis_process as redis_spec
+    from vigil.reviewers.redis_server import redis_process as redis_spec
 
     sup, settings = infra
     if sup.pid("worker") is None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.server import triton_workspace
 from tests.conftest import isolated_settings
+from vigil.inference.server import triton_workspace
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.triton]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from reviewers.outbox import OutboxEntry
-from reviewers.queue import ReviewQueue
+from vigil.reviewers.outbox import OutboxEntry
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewItem
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviewers.agreement import (
+from vigil.reviewers.agreement import (
     agreement_report,
     cohen_kappa,
     format_report,

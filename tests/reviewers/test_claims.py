@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from reviewers.exceptions import ClaimRefused, InvalidDecision, StaleClaim
-from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision, events
+from vigil.reviewers.exceptions import ClaimRefused, InvalidDecision, StaleClaim
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

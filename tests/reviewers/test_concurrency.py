@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import redis
 
-from reviewers.exceptions import InvalidDecision, StaleClaim
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision
+from vigil.reviewers.exceptions import InvalidDecision, StaleClaim
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewDecision, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
-from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision, events, outbox
+from vigil.reviewers.exceptions import InvalidDecision, ItemNotFound, StaleClaim
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
-from reviewers.queue import ReviewQueue
 from tests.reviewers.helpers import decision
+from vigil.reviewers.export import SFT_FILE, STEP_LABELS_FILE, export_datasets
+from vigil.reviewers.queue import ReviewQueue
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

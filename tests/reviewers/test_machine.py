@@ -15,11 +15,11 @@ import orjson
 import pytest
 import redis
 
-from reviewers.exceptions import InvalidDecision, StaleClaim
-from reviewers.machine import TRANSITIONS
-from reviewers.queue import ReviewQueue
-from reviewers.rebuild import rebuild, snapshot
 from tests.reviewers.helpers import decision, outbox
+from vigil.reviewers.exceptions import InvalidDecision, StaleClaim
+from vigil.reviewers.machine import TRANSITIONS
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.rebuild import rebuild, snapshot
 from vigil_client.contracts import ReviewEvent, ReviewItem
 from vigil_client.names import FIRST_TIER, REVIEW_EVENT_TYPES, TIER_RANK, VERDICTS
 
@@ -311,7 +311,7 @@ def test_every_script_path_follows_the_state_machine(
 
 
 def test_a_name_the_preamble_lacks_fails_the_script(redis_client: redis.Redis) -> None:
-    from reviewers import lua
+    from vigil.reviewers import lua
 
     script = redis_client.register_script(lua.preamble() + "return EV.queued .. ',' .. EV.nope")
     with pytest.raises(redis.ResponseError, match="no event kind named nope"):

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from scipy.stats import binomtest
 
-from reviewers.outcomes import (
+from tests.redis_fixtures import review_item
+from tests.reviewers.helpers import decision
+from vigil.reviewers.outcomes import (
     RANDOM_SAMPLE,
     Z95,
     Outcome,
@@ -22,11 +24,9 @@ from reviewers.outcomes import (
     settled_outcomes,
     wilson_interval,
 )
-from reviewers.queue import ReviewQueue
-from streams.checks.config import load_config
-from streams.triage import Screener
-from tests.redis_fixtures import review_item
-from tests.reviewers.helpers import decision
+from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.checks.config import load_config
+from vigil.streams.triage import Screener
 from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

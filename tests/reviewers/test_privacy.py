@@ -8,11 +8,11 @@ from collections.abc import Callable
 import orjson
 import redis
 
-from reviewers.keys import text
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import ReviewQueue
-from reviewers.rebuild import snapshot
 from tests.reviewers.helpers import decision, outbox, outbox_events
+from vigil.reviewers.keys import text
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.rebuild import snapshot
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from reviewers import lua
-from reviewers.correction import agreement_label, normalise_answer, prepare
-from reviewers.exceptions import InvalidDecision
-from reviewers.export import step_labels
-from reviewers.outbox import DECISIONS_TOPIC, EVENTS_TOPIC, RELEASES_TOPIC
-from reviewers.policy import ReviewPolicy, RouteRule, load_rules
-from streams import topics
 from tests.redis_fixtures import review_item
 from tests.reviewers.helpers import decision
 from vigil.exceptions import ConfigError
+from vigil.reviewers import lua
+from vigil.reviewers.correction import agreement_label, normalise_answer, prepare
+from vigil.reviewers.exceptions import InvalidDecision
+from vigil.reviewers.export import step_labels
+from vigil.reviewers.outbox import DECISIONS_TOPIC, EVENTS_TOPIC, RELEASES_TOPIC
+from vigil.reviewers.policy import ReviewPolicy, RouteRule, load_rules
+from vigil.streams import topics
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -11,10 +11,10 @@ import orjson
 import pytest
 import redis
 
-from reviewers.exceptions import InvalidDecision, ItemNotFound
-from reviewers.policy import ReviewPolicy
-from reviewers.queue import DECISIONS_TOPIC, ReviewQueue
 from tests.reviewers.helpers import decision, events, outbox, outbox_events
+from vigil.reviewers.exceptions import InvalidDecision, ItemNotFound
+from vigil.reviewers.policy import ReviewPolicy
+from vigil.reviewers.queue import DECISIONS_TOPIC, ReviewQueue
 from vigil_client.contracts import CheckResult, ReviewDecision, ReviewEvent, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

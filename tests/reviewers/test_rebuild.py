@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from reviewers.exceptions import ClaimRefused, InvalidDecision, RebuildError, StaleClaim
-from reviewers.queue import ReviewQueue
-from reviewers.rebuild import RebuildStats, rebuild, snapshot
 from tests.reviewers.helpers import decision, events, outbox
+from vigil.reviewers.exceptions import ClaimRefused, InvalidDecision, RebuildError, StaleClaim
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.rebuild import RebuildStats, rebuild, snapshot
 from vigil_client.contracts import ReviewItem
 
 MakeItem = Callable[..., ReviewItem]

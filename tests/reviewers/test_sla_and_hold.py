@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reviewers.exceptions import StaleClaim
-from reviewers.queue import ReviewQueue
-from reviewers.sla import TickResult
 from tests.reviewers.helpers import decision, events, outbox
+from vigil.reviewers.exceptions import StaleClaim
+from vigil.reviewers.queue import ReviewQueue
+from vigil.reviewers.sla import TickResult
 from vigil_client.contracts import ReviewItem, ReviewRelease
 
 MakeItem = Callable[..., ReviewItem]

@@ -17,7 +17,7 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
-from inference.adapters import (
+from vigil.inference.adapters import (
     Chunk,
     GenerationParams,
     ModelAdapter,
@@ -26,8 +26,8 @@ from inference.adapters import (
     load_adapter,
     register_adapter,
 )
-from inference.client import classify
-from inference.exceptions import AdapterError, ModelCallError
+from vigil.inference.client import classify
+from vigil.inference.exceptions import AdapterError, ModelCallError
 
 PARAMS = GenerationParams(max_tokens=64, temperature=0.7, seed=3, top_p=0.9)
 

@@ -19,13 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Package -> its folder (the SDK is a distribution of its own under sdk/).
+# The server's packages sit at the top of the tree and install under ``vigil`` (the links
+# vigil/streams -> ../streams, ...), so no generic top-level name lands in site-packages.
+SERVER = ("streams", "reviewers", "dashboard", "inference", "eval")
 PACKAGES = {
     "vigil": "vigil",
-    "streams": "streams",
-    "reviewers": "reviewers",
-    "dashboard": "dashboard",
-    "inference": "inference",
-    "eval": "eval",
+    **{f"vigil.{name}": name for name in SERVER},
     "vigil_client": "sdk/vigil_client",
 }
 # External systems: a server or the framework that talks to one.
@@ -33,27 +32,27 @@ SYSTEMS = ("kafka", "aiokafka", "faust", "mode", "tritonclient", "pytriton", "re
 # The modules that talk to each system; every other module of the tree talks to none. The
 # console is Streamlit through and through, so Streamlit is not listed: it stays in dashboard/.
 IO = {
-    "inference.runner": {"aiokafka"},  # the gateway's Kafka loop (transactions)
-    "inference.client": {"tritonclient"},  # every call to Triton
-    "inference.adapters": {"tritonclient"},  # the contracts' tensors (InferInput, no calls)
-    "inference.server": {"pytriton"},  # the embedded Triton serving the replay models
-    "streams.faust_app": {"faust", "mode"},  # the Faust apps' shared transport and settings
-    "streams.screening": {"faust"},  # the screening worker's agent
-    "streams.monitoring.agent": {"faust"},  # the monitor's agents
-    "streams.monitoring.store": {"redis"},  # the monitor's Redis store
-    "streams.offset_guard": {"kafka"},  # reading back records the consumer skipped
-    "streams.topics": {"kafka"},  # topic creation
-    "streams.outbox_relay": {"kafka"},  # the review outbox -> Kafka
-    "streams.review_log": {"kafka"},  # reading review.events back for vigil rebuild
-    "streams.tail": {"kafka"},  # vigil tail
+    "vigil.inference.runner": {"aiokafka"},  # the gateway's Kafka loop (transactions)
+    "vigil.inference.client": {"tritonclient"},  # every call to Triton
+    "vigil.inference.adapters": {"tritonclient"},  # the contracts' tensors (InferInput, no calls)
+    "vigil.inference.server": {"pytriton"},  # the embedded Triton serving the replay models
+    "vigil.streams.faust_app": {"faust", "mode"},  # the Faust apps' shared transport and settings
+    "vigil.streams.screening": {"faust"},  # the screening worker's agent
+    "vigil.streams.monitoring.agent": {"faust"},  # the monitor's agents
+    "vigil.streams.monitoring.store": {"redis"},  # the monitor's Redis store
+    "vigil.streams.offset_guard": {"kafka"},  # reading back records the consumer skipped
+    "vigil.streams.topics": {"kafka"},  # topic creation
+    "vigil.streams.outbox_relay": {"kafka"},  # the review outbox -> Kafka
+    "vigil.streams.review_log": {"kafka"},  # reading review.events back for vigil rebuild
+    "vigil.streams.tail": {"kafka"},  # vigil tail
     # The review domain is Redis data and Lua scripts; its mixins share QueueBase's client.
-    "reviewers.base": {"redis"},
-    "reviewers.queue": {"redis"},
-    "reviewers.outbox": {"redis"},
-    "reviewers.sla": {"redis"},
-    "reviewers.rebuild": {"redis"},
-    "reviewers.redis_server": {"redis"},
-    "reviewers.exceptions": {"redis"},  # which redis errors are transient
+    "vigil.reviewers.base": {"redis"},
+    "vigil.reviewers.queue": {"redis"},
+    "vigil.reviewers.outbox": {"redis"},
+    "vigil.reviewers.sla": {"redis"},
+    "vigil.reviewers.rebuild": {"redis"},
+    "vigil.reviewers.redis_server": {"redis"},
+    "vigil.reviewers.exceptions": {"redis"},  # which redis errors are transient
     "vigil_client.client": {"kafka"},  # the product SDK's producer and readers
 }
 
@@ -63,8 +62,17 @@ def _modules() -> dict[str, Path]:
     for pkg, folder in PACKAGES.items():
         for path in (ROOT / folder).rglob("*.py"):
             rel = path.relative_to(ROOT / folder).with_suffix("")
+            if pkg == "vigil" and (ROOT / folder / rel.parts[0]).is_symlink():
+                continue  # a server package, listed under its own folder
             out[".".join((pkg, *rel.parts)).removesuffix(".__init__")] = path
     return out
+
+
+def _package(module: str) -> str:
+    """The package a dotted name belongs to (``vigil.streams.x`` -> ``vigil.streams``)."""
+    parts = module.split(".")
+    two = ".".join(parts[:2])
+    return two if two in PACKAGES else parts[0]
 
 
 def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -134,19 +142,19 @@ def test_lower_packages_do_not_import_higher_ones() -> None:
     # modules (settings, supervisor, exceptions) import none of the packages, and the console
     # reads the monitor's store but never imports the check engine or the gateway.
     forbidden = {
-        "inference": {"streams", "reviewers", "dashboard"},
-        "reviewers": {"streams", "inference", "dashboard"},
-        "dashboard": {"streams", "inference"},
+        "vigil.inference": {"vigil.streams", "vigil.reviewers", "vigil.dashboard"},
+        "vigil.reviewers": {"vigil.streams", "vigil.inference", "vigil.dashboard"},
+        "vigil.dashboard": {"vigil.streams", "vigil.inference"},
         # The SDK installs alone: nothing of the server.
         "vigil_client": set(PACKAGES) - {"vigil_client"},
     }
-    allowed = {"streams.monitoring.store"}
+    allowed = {"vigil.streams.monitoring.store"}
     core = {"vigil.settings", "vigil.supervisor", "vigil.exceptions"}
     bad = []
     for module, path in _modules().items():
-        pkg = module.split(".")[0]
+        pkg = _package(module)
         imported = _imports(path, module_level_only=False) - allowed
-        targets = {n.split(".")[0] for n in imported}
+        targets = {_package(n) for n in imported}
         if module in core:
             targets &= set(PACKAGES) - {"vigil", "vigil_client"}
             if targets:
@@ -154,3 +162,17 @@ def test_lower_packages_do_not_import_higher_ones() -> None:
         elif targets & forbidden.get(pkg, set()):
             bad.append(f"{module} -> {targets & forbidden[pkg]}")
     assert not bad, bad
+
+
+def test_server_packages_install_under_vigil() -> None:
+    """Every import of a server package goes through ``vigil.``: the bare name would load a
+    second copy of the module from the source tree (and fails once installed)."""
+    bare = []
+    for module, path in _modules().items():
+        for name in _imports(path, module_level_only=False):
+            if name.split(".")[0] in SERVER:
+                bare.append(f"{module} imports {name}")
+    assert not bare, bare
+    for name in SERVER:
+        link = ROOT / "vigil" / name
+        assert link.is_symlink() and link.resolve() == (ROOT / name).resolve(), link

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from streams.checks import ArithmeticParseError, ChecksError, evaluate, parse_number
-from streams.checks.arithmetic import MAX_EXPRESSION_CHARS
-from streams.exceptions import StreamsError
+from vigil.streams.checks import ArithmeticParseError, ChecksError, evaluate, parse_number
+from vigil.streams.checks.arithmetic import MAX_EXPRESSION_CHARS
+from vigil.streams.exceptions import StreamsError
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.breaker import BreakerState, CircuitBreaker
+from vigil.inference.breaker import BreakerState, CircuitBreaker
 
 
 class Clock:

@@ -9,12 +9,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from eval.exceptions import EvalError
-from eval.metrics import auroc, flag_stats, recall_at_budget
-from eval.quality import evaluate_file, load_rows
-from streams.checks.config import load_config
-from streams.checks.registry import build_checks
-from streams.triage import Screener
+from vigil.eval.exceptions import EvalError
+from vigil.eval.metrics import auroc, flag_stats, recall_at_budget
+from vigil.eval.quality import evaluate_file, load_rows
+from vigil.streams.checks.config import load_config
+from vigil.streams.checks.registry import build_checks
+from vigil.streams.triage import Screener
 
 
 def test_auroc_counts_ties_half_and_needs_both_classes() -> None:

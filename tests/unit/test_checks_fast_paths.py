@@ -18,20 +18,26 @@ import orjson
 import pytest
 import scipy.sparse as sp
 
-from streams.checks.arithmetic import evaluate, parse_number
-from streams.checks.base import AnswerRecord, BaseCheck, CheckInput, normalise_prompt
-from streams.checks.config import load_config
-from streams.checks.coverage import _numbers
-from streams.checks.exceptions import ArithmeticParseError, CheckFailed
-from streams.checks.novelty import NoveltyIndex, similarities, top_mean
-from streams.checks.pii import _CANDIDATES, PiiCheck, PiiScanner, _may_match, scan
-from streams.checks.registry import build_checks
-from streams.checks.solution import Step
-from streams.checks.stability import RecentPrompts, encode_history
-from streams.checks.steps import _NGRAM, _NGRAM_REPEATS, _RUN_RE, _repeated_ngram, _repeated_unit
-from streams.checks.tfidf import CharTfidf
-from streams.triage import Screener, Triage
 from vigil.settings import load_settings
+from vigil.streams.checks.arithmetic import evaluate, parse_number
+from vigil.streams.checks.base import AnswerRecord, BaseCheck, CheckInput, normalise_prompt
+from vigil.streams.checks.config import load_config
+from vigil.streams.checks.coverage import _numbers
+from vigil.streams.checks.exceptions import ArithmeticParseError, CheckFailed
+from vigil.streams.checks.novelty import NoveltyIndex, similarities, top_mean
+from vigil.streams.checks.pii import _CANDIDATES, PiiCheck, PiiScanner, _may_match, scan
+from vigil.streams.checks.registry import build_checks
+from vigil.streams.checks.solution import Step
+from vigil.streams.checks.stability import RecentPrompts, encode_history
+from vigil.streams.checks.steps import (
+    _NGRAM,
+    _NGRAM_REPEATS,
+    _RUN_RE,
+    _repeated_ngram,
+    _repeated_unit,
+)
+from vigil.streams.checks.tfidf import CharTfidf
+from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import CheckResult, InferenceResult
 
 SETTINGS = load_settings()
@@ -124,7 +130,7 @@ def test_block_top_mean_is_the_mean_of_the_k_largest_of_each_row() -> None:
 def test_novelty_cache_is_keyed_by_prompt_key_and_bounded(
     index: NoveltyIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import streams.checks.novelty as novelty
+    import vigil.streams.checks.novelty as novelty
 
     monkeypatch.setattr(novelty, "CACHE_SIZE", 50)
     index._cache.clear()
@@ -174,7 +180,7 @@ def test_pii_gate_shortcuts_never_skip_a_text_the_gate_would_match() -> None:
 def test_prompt_findings_are_cached_bounded_and_change_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import streams.checks.pii as pii
+    import vigil.streams.checks.pii as pii
 
     monkeypatch.setattr(pii, "PROMPT_CACHE_SIZE", 3)
     check = PiiCheck()

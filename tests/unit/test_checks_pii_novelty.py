@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.checks.novelty import NoveltyIndex
-from streams.checks.pii import PiiScanner, leaked, redact, scan
+from vigil.streams.checks.novelty import NoveltyIndex
+from vigil.streams.checks.pii import PiiScanner, leaked, redact, scan
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/gsm8k"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.checks.base import AnswerRecord, CheckInput
-from streams.checks.coverage import check_coverage
-from streams.checks.self_consistency import check_self_consistency
-from streams.checks.solution import parse_solution
-from streams.checks.stability import (
+from vigil.streams.checks.base import AnswerRecord, CheckInput
+from vigil.streams.checks.coverage import check_coverage
+from vigil.streams.checks.self_consistency import check_self_consistency
+from vigil.streams.checks.solution import parse_solution
+from vigil.streams.checks.stability import (
     StabilityCheck,
     answer_label,
     append_history,
@@ -17,7 +17,7 @@ from streams.checks.stability import (
     encode_history,
     history_before,
 )
-from streams.checks.steps import check_steps
+from vigil.streams.checks.steps import check_steps
 from vigil_client.contracts import InferenceResult
 
 GOOD = "He has 3+4 = <<3+4=7>>7 apples\nThen 7*2 = <<7*2=14>>14 apples\nA: 14"

@@ -8,15 +8,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dashboard import reliability
-from dashboard.auth import UserDirectory, hash_password
-from dashboard.exceptions import PermissionDenied
-from dashboard.login import auth_mode, oidc_user
-from dashboard.roles import ROLES, TIERS, allowed, may_see_pii, require
-from dashboard.text_view import REDACTED_ANSWER, anchored, edited_steps, shown_item
-from reviewers.claims import TIERS_BY_ROLE
 from tests.redis_fixtures import review_item
+from vigil.dashboard import reliability
+from vigil.dashboard.auth import UserDirectory, hash_password
+from vigil.dashboard.exceptions import PermissionDenied
+from vigil.dashboard.login import auth_mode, oidc_user
+from vigil.dashboard.roles import ROLES, TIERS, allowed, may_see_pii, require
+from vigil.dashboard.text_view import REDACTED_ANSWER, anchored, edited_steps, shown_item
 from vigil.exceptions import ConfigError
+from vigil.reviewers.claims import TIERS_BY_ROLE
 
 
 def test_auth_mode_switch() -> None:

@@ -9,8 +9,8 @@ from faust.types import TP
 from faust.types.enums import ProcessingGuarantee
 from faust.types.tuples import Message
 
-from streams.faust_app import ProgressCommitter, new_app, raw_topic
 from vigil.settings import VigilSettings
+from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
 
 SETTINGS = VigilSettings(kafka_bootstrap="kafka.test:9092", topic_partitions=7)
 

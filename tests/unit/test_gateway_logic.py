@@ -7,12 +7,12 @@ import asyncio
 import orjson
 import pytest
 
-from inference.adapters import GenerationParams, TrtLlmAdapter, VllmAdapter
-from inference.breaker import BreakerState, CircuitBreaker
-from inference.client import Generation, ModelRoute
-from inference.exceptions import ModelCallError
-from inference.gateway import Gateway, RetryPolicy, Routes
-from inference.sample_budget import SampleBudget
+from vigil.inference.adapters import GenerationParams, TrtLlmAdapter, VllmAdapter
+from vigil.inference.breaker import BreakerState, CircuitBreaker
+from vigil.inference.client import Generation, ModelRoute
+from vigil.inference.exceptions import ModelCallError
+from vigil.inference.gateway import Gateway, RetryPolicy, Routes
+from vigil.inference.sample_budget import SampleBudget
 from vigil.settings import SampleRule
 from vigil_client.contracts import InferenceRequest
 

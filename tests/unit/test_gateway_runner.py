@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from inference.backpressure import FlowControl, OffsetTracker
-from inference.runner import consumer_config, producer_config
+from vigil.inference.backpressure import FlowControl, OffsetTracker
+from vigil.inference.runner import consumer_config, producer_config
 from vigil.settings import load_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference.sample_budget import SampleBudget, rule_samples, share_point
+from vigil.inference.sample_budget import SampleBudget, rule_samples, share_point
 from vigil.settings import SampleRule
 from vigil_client.contracts import InferenceRequest
 

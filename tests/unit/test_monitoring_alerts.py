@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from streams.monitoring.alerts import Hysteresis, resolved
-from streams.monitoring.webhooks import (
+from vigil.streams.monitoring.alerts import Hysteresis, resolved
+from vigil.streams.monitoring.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     deliver,

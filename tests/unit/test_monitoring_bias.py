@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from streams.monitoring.bias import BiasTracker
+from vigil.streams.monitoring.bias import BiasTracker
 from vigil_client.contracts import ReviewDecision
 
 

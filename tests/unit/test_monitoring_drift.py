@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from streams.monitoring import drift
-from streams.monitoring.exceptions import MonitoringError
-from streams.monitoring.reference import (
+from tests.recorded_traffic import RecordedTraffic
+from vigil.settings import load_settings
+from vigil.streams.monitoring import drift
+from vigil.streams.monitoring.exceptions import MonitoringError
+from vigil.streams.monitoring.reference import (
     Reference,
     build_reference,
     compared_columns,
     gsm8k_train_rows,
     judged_rows,
 )
-from streams.monitoring.verdicts import Verdicts
-from streams.triage import Screener
-from tests.recorded_traffic import RecordedTraffic
-from vigil.settings import load_settings
+from vigil.streams.monitoring.verdicts import Verdicts
+from vigil.streams.triage import Screener
 
 W = 150
 HEALTHY, WEAK = "175b_verification", "6b_finetuning"

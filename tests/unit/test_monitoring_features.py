@@ -9,18 +9,18 @@ from typing import Any
 
 import pytest
 
-from streams.checks.config import load_config
-from streams.checks.registry import build_checks
-from streams.monitoring.features import (
+from vigil.streams.checks.config import load_config
+from vigil.streams.checks.registry import build_checks
+from vigil.streams.monitoring.features import (
     answer_format,
     extract_features,
     log_magnitude,
     numerical_columns,
     self_consistency,
 )
-from streams.monitoring.verdicts import Verdicts
-from streams.monitoring.windows import TumblingWindow
-from streams.triage import Screener
+from vigil.streams.monitoring.verdicts import Verdicts
+from vigil.streams.monitoring.windows import TumblingWindow
+from vigil.streams.triage import Screener
 from vigil_client.contracts import InferenceResult
 
 OUTPUT = "She sold 48 / 2 = <<48/2=24>>24 clips in May.\nIn total 48 + 24 = <<48+24=72>>72.\nA: 72"

@@ -14,16 +14,16 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from reviewers.queue import ReviewQueue
-from streams.monitoring.monitor import Monitor, sample_item
-from streams.monitoring.probes import counterfactuals
-from streams.monitoring.store import MonitorStore
-from streams.monitoring.verdicts import Judged
-from streams.triage import Screener, Triage
 from tests.recorded_traffic import RecordedTraffic
 from tests.redis_fixtures import redis_client, redis_server
 from vigil.cli import main
+from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import MonitorSettings, load_settings
+from vigil.streams.monitoring.monitor import Monitor, sample_item
+from vigil.streams.monitoring.probes import counterfactuals
+from vigil.streams.monitoring.store import MonitorStore
+from vigil.streams.monitoring.verdicts import Judged
+from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import (
     PROBE_KEY,
     SHADOW_PRODUCT,

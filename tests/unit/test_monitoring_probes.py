@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.monitoring import wordlist
-from streams.monitoring.probes import (
+from vigil.streams.monitoring import wordlist
+from vigil.streams.monitoring.probes import (
     Probe,
     answers_differ,
     counterfactuals,

@@ -6,7 +6,7 @@ tests/integration/test_screening_faults.py.
 
 from __future__ import annotations
 
-from streams.offset_guard import Hole, OffsetTracker
+from vigil.streams.offset_guard import Hole, OffsetTracker
 
 A, B = ("llm.results", 0), ("llm.results", 1)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.outbox_relay import PUBLISH_TIMEOUT_S, run_relay
 from vigil.exceptions import ConfigError
 from vigil.settings import load_settings
+from vigil.streams.outbox_relay import PUBLISH_TIMEOUT_S, run_relay
 
 
 def test_the_relay_refuses_a_claim_idle_time_a_live_relay_could_reach() -> None:

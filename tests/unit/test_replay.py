@@ -7,9 +7,9 @@ import numpy as np
 import orjson
 import pytest
 
-from inference.exceptions import InferenceError, ReplayDataError, UnknownQuestion
-from inference.replay_data import ReplayBook
-from inference.replay_model import (
+from vigil.inference.exceptions import InferenceError, ReplayDataError, UnknownQuestion
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_model import (
     ERROR_OUTPUT,
     VARIANT_VERSIONS,
     count_tokens,

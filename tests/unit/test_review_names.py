@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from reviewers import lua
-from reviewers.keys import STATE_FIELDS, Keys, key_parts, queue_hash
-from reviewers.machine import TRANSITIONS
+from vigil.reviewers import lua
+from vigil.reviewers.keys import STATE_FIELDS, Keys, key_parts, queue_hash
+from vigil.reviewers.machine import TRANSITIONS
 from vigil_client import names, topics
 from vigil_client.contracts import ReleaseOutcome, ReviewDecision, ReviewEvent, ReviewState
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from reviewers.policy import ReviewPolicy
+from vigil.reviewers.policy import ReviewPolicy
 from vigil.settings import (
     GatewaySettings,
     ReviewSettings,

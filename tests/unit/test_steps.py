@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from streams.checks import (
+from vigil.streams.checks import (
     Annotation,
     check_steps,
     final_answer,
     normalise_answer,
     parse_solution,
 )
-from streams.checks.solution import stated_expression
-from streams.checks.steps import CHECK_NAME
+from vigil.streams.checks.solution import stated_expression
+from vigil.streams.checks.steps import CHECK_NAME
 from vigil_client.contracts import CheckResult
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/gsm8k/model_solutions.jsonl"

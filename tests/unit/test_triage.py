@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from streams.checks.base import BaseCheck, CheckInput
-from streams.checks.config import ChecksConfig, RiskSection, load_config
-from streams.checks.exceptions import CheckFailed, ChecksConfigError
-from streams.checks.registry import build_checks
-from streams.checks.risk import risk_score
-from streams.checks.routing import RANDOM_SAMPLE, route_result, sampled
-from streams.triage import Screener, Triage
+from vigil.streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.config import ChecksConfig, RiskSection, load_config
+from vigil.streams.checks.exceptions import CheckFailed, ChecksConfigError
+from vigil.streams.checks.registry import build_checks
+from vigil.streams.checks.risk import risk_score
+from vigil.streams.checks.routing import RANDOM_SAMPLE, route_result, sampled
+from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import CheckResult, InferenceResult
 
 GOOD = "He has 3+4 = <<3+4=7>>7 apples\nThen 7*2 = <<7*2=14>>14 apples\nA: 14"
@@ -153,7 +153,7 @@ def test_a_bad_plugin_stops_start_up_with_the_reason(
 def test_entry_point_plugins_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib.metadata import EntryPoint
 
-    import streams.checks.registry as registry
+    import vigil.streams.checks.registry as registry
 
     ep = EntryPoint("shouting", "tests.unit.test_triage:make_shouting", "vigil.checks")
     monkeypatch.setattr(
@@ -306,7 +306,7 @@ def test_k_samples_reach_the_outcome_and_the_item(screener: Screener) -> None:
 
 
 def test_pii_leak_routes_first_and_the_item_carries_redacted_text() -> None:
-    from streams.checks.pii import PiiCheck
+    from vigil.streams.checks.pii import PiiCheck
 
     config = _cheap(load_config())
     screener = Screener((*build_checks(config, use_entry_points=False).checks, PiiCheck()), config)
