@@ -23,7 +23,7 @@ def run_eval(
     path: Path | None,
     *,
     variants: Sequence[str] = (),
-    with_samples: bool = True,
+    cross_model: bool = False,
     as_json: bool = False,
     reliability_file: Path | None = None,
 ) -> int:
@@ -38,9 +38,12 @@ def run_eval(
             f"checks: {', '.join(c.name for c in screener.checks)} "
             f"(built in {time.perf_counter() - t0:.1f}s)"
         )
-        say(f"replaying {source}" + ("" if with_samples else " without samples"))
+        say(
+            f"replaying {source}"
+            + (" with the other variants as samples (cross-model)" if cross_model else ", k = 1")
+        )
         reports = evaluate_file(
-            source, screener, variants=variants or None, with_samples=with_samples, progress=say
+            source, screener, variants=variants or None, with_samples=cross_model, progress=say
         )
     except EvalError as exc:
         say(f"error: {exc}")
@@ -54,7 +57,7 @@ def run_eval(
     if as_json:
         print(orjson.dumps(report_json(reports), option=orjson.OPT_INDENT_2).decode())
     else:
-        print(format_report(reports))
+        print(format_report(reports, cross_model=cross_model))
     return 0
 
 

@@ -335,6 +335,7 @@ class Gateway:
             model_version=first.model_version,
             latency_ms=max(g.latency_ms for g in gens),
             output_tokens=first.output_tokens,
+            max_tokens=request.sampling.max_tokens,
             input_tokens=first.input_tokens,
             total_output_tokens=sum(c for c in counts if c is not None)
             if all(c is not None for c in counts)

@@ -18,6 +18,7 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime
 
+from vigil.streams.checks.localise import first_faulty_step
 from vigil.streams.checks.pii import PiiReport, PiiScanner, redact
 from vigil.streams.checks.solution import ParsedSolution, parse_solution
 from vigil_client.contracts import CheckResult, InferenceResult, ReviewItem
@@ -65,7 +66,6 @@ def review_item(
         redacted_prompt, redacted_output = pii.redacted_prompt, pii.redacted_output
     else:
         redacted_prompt, redacted_output = masked(result.prompt, result.output)
-    faulty = [c.first_faulty_step for c in checks if c.flagged and c.first_faulty_step is not None]
     return ReviewItem(
         request_id=result.request_id,
         prompt=result.prompt,
@@ -76,7 +76,7 @@ def review_item(
         model_version=result.model_version,
         risk_score=round(min(1.0, risk_score), 6),
         checks=list(checks),
-        first_faulty_step=min(faulty) if faulty else None,
+        first_faulty_step=first_faulty_step(checks),
         product=result.product,
         tenant=result.tenant,
         metadata=result.metadata,

@@ -23,6 +23,7 @@ from pathlib import Path
 from vigil.streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
 from vigil.streams.checks.config import ChecksConfig, load_config
 from vigil.streams.checks.exceptions import CheckFailed
+from vigil.streams.checks.localise import first_faulty_step
 from vigil.streams.checks.pii import PiiCheck
 from vigil.streams.checks.registry import BuiltChecks, build_checks
 from vigil.streams.checks.risk import risk_score
@@ -189,6 +190,7 @@ class Screener:
             checks=checks,
             route=route.name,
             tags=route.tags,
+            first_faulty_step=first_faulty_step(checks),
         )
         answer = answer_record(item)
         review = None

@@ -241,7 +241,11 @@ def console(ctx: click.Context) -> None:
     help="Labelled solutions (model_solutions.jsonl format). Default: VIGIL_GSM8K_PATH.",
 )
 @click.option("--variant", "variants", multiple=True, help="Only these variants (repeatable).")
-@click.option("--no-samples", is_flag=True, help="Without self-consistency samples (k = 1).")
+@click.option(
+    "--cross-model-samples",
+    is_flag=True,
+    help="Pass the other variants' outputs as samples (cross-model agreement, not k = 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--reliability-file",
@@ -254,7 +258,7 @@ def eval_(
     ctx: click.Context,
     file_: Path | None,
     variants: tuple[str, ...],
-    no_samples: bool,
+    cross_model_samples: bool,
     as_json: bool,
     reliability_file: Path | None,
 ) -> None:
@@ -266,7 +270,7 @@ def eval_(
             _settings(ctx),
             file_,
             variants=list(variants),
-            with_samples=not no_samples,
+            cross_model=cross_model_samples,
             as_json=as_json,
             reliability_file=reliability_file,
         )

@@ -109,6 +109,8 @@ class InferenceResult(_Record):
     model_version: str
     latency_ms: float = Field(ge=0)
     output_tokens: int | None = None
+    # The request's token limit: an output of that many tokens was cut off by it.
+    max_tokens: int | None = Field(default=None, ge=1)
     product: str | None = None
     tenant: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -166,6 +168,8 @@ class ScreeningOutcome(_Record):
     # put in the review queue, to measure what the checks miss), and the flagged checks.
     route: str | None = None
     tags: list[str] = Field(default_factory=list)
+    # The earliest step (0-based) a check found wrong with good support; None: none found.
+    first_faulty_step: int | None = Field(default=None, ge=0)
 
 
 # What a held request's product gets when the SLA deadline passes without a settled review.

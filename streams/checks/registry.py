@@ -52,6 +52,18 @@ def _question_coverage(options: Mapping[str, Any]) -> Check:
     return CoverageCheck()
 
 
+def _number_provenance(options: Mapping[str, Any]) -> Check:
+    from vigil.streams.checks.provenance import ProvenanceCheck
+
+    return ProvenanceCheck()
+
+
+def _answer_plausibility(options: Mapping[str, Any]) -> Check:
+    from vigil.streams.checks.plausibility import PlausibilityCheck
+
+    return PlausibilityCheck()
+
+
 def _answer_stability(options: Mapping[str, Any]) -> Check:
     from vigil.streams.checks.stability import StabilityCheck
 
@@ -81,6 +93,8 @@ def builtin_factories() -> dict[str, CheckFactory]:
         "step_verification": _step_verification,
         "self_consistency": _self_consistency,
         "question_coverage": _question_coverage,
+        "number_provenance": _number_provenance,
+        "answer_plausibility": _answer_plausibility,
         "answer_stability": _answer_stability,
         "pii_leakage": _pii_leakage,
         "novelty": _novelty,

@@ -1,8 +1,12 @@
-"""Parse a model's step-by-step solution into steps, calculator annotations and a final answer.
+"""Parse a model's solution into steps, calculator annotations and a final answer.
 
-The GSM8K format: one step a line, calculator annotations ``<<expr=result>>`` inside steps
-(``16 - 3 = <<16-3=13>>13``), and a last line ``A: <answer>`` (model outputs) or
-``#### <answer>`` (the human solutions of ``train.jsonl``). The answer line is not a step.
+Any format models write: one step a line (a sentence, a list item, a Markdown heading, a
+LaTeX block ``\\[ ... \\]``: every non-empty line a model writes is a step, so step
+indices match what a reader, a reviewer and ProcessBench's labels count), GSM8K's calculator
+annotations ``<<expr=result>>`` inside steps where a model writes them, and the final answer
+wherever the model put it (``answer.py``: ``\\boxed{}``, "The answer is", ``A:``, ``####``,
+a bold line, else the closing sentence). Only GSM8K's answer-only lines (``A: 18``,
+``#### 18``) are not steps.
 
 Everything is kept as written (strings), so a reviewer sees what the model wrote; the
 checks parse numbers themselves and decide what a failure to parse means.
@@ -13,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vigil.streams.checks.arithmetic import evaluate, parse_number
-from vigil.streams.checks.exceptions import ArithmeticParseError
+from vigil.streams.checks.answer import ANSWER_LINE_RE, StatedAnswer, find_answer
+from vigil.streams.checks.answer import normalise_answer as normalise_answer
 
 __all__ = [
     "Annotation",
@@ -26,8 +30,11 @@ __all__ = [
     "stated_expression",
 ]
 
-_ANSWER_RE = re.compile(r"(?:A:|####)\s*(?P<answer>.*?)\s*")
 _ANSWER_MARKERS = ("A:", "####")
+# Bounds the cost of a hostile output: steps past this many are not parsed (real solutions
+# hold under 50 lines; a runaway one is flagged on what is kept).
+MAX_STEPS = 400
+MAX_STEP_CHARS = 4000
 # No ``<``, ``>`` or newline inside: a cut-off ``<<41.472+8.`` never swallows later text.
 _ANNOTATION_RE = re.compile(r"<<(?P<body>[^<>\n]*)>>")
 # The number a model writes right after ``>>``: optional currency and sign, thousands
@@ -36,7 +43,6 @@ _WRITTEN_RE = re.compile(
     r"[$€£]?-?[$€£]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
     r"(?:[eE][-+]?\d+)?(?:/\d+(?:\.\d+)?)?%?"
 )
-_FRACTION_RE = re.compile(r"\s*-?\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*")
 # What the arithmetic a model writes before ``= <<`` may consist of; a letter ends it, so
 # ``4 feet * 2 = <<4*2=8>>`` yields only ``2``, which is not an expression and is skipped.
 _STATED_CHARS = frozenset("0123456789 .,+-*/\u00d7\u00f7xX()$€£%^")
@@ -72,11 +78,15 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class ParsedSolution:
-    """The steps, the final answer as written (``None`` if absent) and its numeric value."""
+    """The steps, the final answer as written (``None`` if absent) and its numeric value, and
+    where it was stated (``answer``: how it was found, in which step, at which span).
+    ``cut_steps``: lines beyond ``MAX_STEPS`` that were not parsed."""
 
     steps: tuple[Step, ...]
     final_answer: str | None
     final_value: float | None
+    answer: StatedAnswer | None = None
+    cut_steps: int = 0
 
 
 def _annotations(line: str) -> tuple[Annotation, ...]:
@@ -106,7 +116,7 @@ def _answer_of(line: str) -> str | None:
     """The answer on an ``A:`` / ``####`` line (already stripped), else ``None``."""
     if not line.startswith(_ANSWER_MARKERS):
         return None
-    match = _ANSWER_RE.fullmatch(line)
+    match = ANSWER_LINE_RE.fullmatch(line)
     return match.group("answer") if match else None
 
 
@@ -146,54 +156,34 @@ def stated_expression(line: str, start: int) -> str | None:
 
 
 def parse_solution(text: str) -> ParsedSolution:
-    """Split a solution into steps (non-empty lines) and its final answer line.
+    """Split a solution into steps (non-empty lines) and find its final answer.
 
-    Lines are stripped, so spans are relative to the stripped line (``Step.text``). When
-    several answer lines occur the last one wins; an answer line with nothing after the
-    marker counts as no answer.
+    Lines are stripped, so spans are relative to the stripped line (``Step.text``). An answer
+    line (``A: ...``) with nothing after the marker counts as no answer there.
     """
     steps: list[Step] = []
-    answer: str | None = None
+    answer_lines: list[str] = []
+    cut = 0
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
         found = _answer_of(line)
         if found is not None:
-            answer = found or None
+            if found:
+                answer_lines.append(found)
             continue
+        if len(steps) >= MAX_STEPS:
+            cut += 1
+            continue
+        line = line[:MAX_STEP_CHARS]
         steps.append(Step(index=len(steps), text=line, annotations=_annotations(line)))
-    value = normalise_answer(answer) if answer is not None else None
-    return ParsedSolution(steps=tuple(steps), final_answer=answer, final_value=value)
+    stated = find_answer([s.text for s in steps], answer_lines)
+    if stated is None:
+        return ParsedSolution(tuple(steps), None, None, None, cut)
+    return ParsedSolution(tuple(steps), stated.text, stated.value, stated, cut)
 
 
 def final_answer(text: str) -> str | None:
     """The final answer as written (``A: 90,000`` gives ``"90,000"``), ``None`` if absent."""
-    for raw in reversed(text.splitlines()):
-        found = _answer_of(raw.strip())
-        if found is not None:
-            return found or None
-    return None
-
-
-def normalise_answer(ans: str) -> float | None:
-    """The numeric value of a written answer, ``None`` when it is not a plain number.
-
-    Handles ``90,000``, ``$5``, ``5.00``, ``-4``, a trailing sentence period (``5.``) and
-    a trailing ``%`` (``25%`` is 25: answers are compared in the unit the question asks
-    for), and a simple fraction ``1/2``. Anything else (units, words, two numbers) is
-    ``None`` on purpose: an answer a machine cannot read is itself worth a look.
-    """
-    text = ans.strip().rstrip(".").rstrip()
-    if text.endswith("%"):
-        text = text[:-1]
-    try:
-        return parse_number(text)
-    except ArithmeticParseError:
-        pass
-    if _FRACTION_RE.fullmatch(text):
-        try:
-            return evaluate(text)
-        except ArithmeticParseError:
-            return None
-    return None
+    return parse_solution(text).final_answer

@@ -61,7 +61,7 @@ def test_another_file_of_the_same_format_is_evaluated(tmp_path: Path) -> None:
         update={"checks": config.checks.model_copy(update={"enabled": enabled})}
     )
     screener = Screener(build_checks(config, use_entry_points=False).checks, config)
-    reports = evaluate_file(path, screener)
+    reports = evaluate_file(path, screener, with_samples=True)  # cross-model: what ranks c
     assert [r.variant for r in reports] == ["a", "b", "c"]
     b = reports[1]
     assert b.n == 12 and b.wrong == 12 and math.isnan(b.auroc)  # one class only

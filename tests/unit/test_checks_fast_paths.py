@@ -27,15 +27,15 @@ from vigil.streams.checks.exceptions import ArithmeticParseError, CheckFailed
 from vigil.streams.checks.novelty import NoveltyIndex, similarities, top_mean
 from vigil.streams.checks.pii import _CANDIDATES, PiiCheck, PiiScanner, _may_match, scan
 from vigil.streams.checks.registry import build_checks
-from vigil.streams.checks.solution import Step
-from vigil.streams.checks.stability import RecentPrompts, encode_history
-from vigil.streams.checks.steps import (
+from vigil.streams.checks.repetition import (
     _NGRAM,
     _NGRAM_REPEATS,
     _RUN_RE,
     _repeated_ngram,
     _repeated_unit,
 )
+from vigil.streams.checks.solution import Step
+from vigil.streams.checks.stability import RecentPrompts, encode_history
 from vigil.streams.checks.tfidf import CharTfidf
 from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import CheckResult, InferenceResult

@@ -103,7 +103,7 @@ def test_support_orders_the_score() -> None:
 
 
 def test_missing_answer_never_agrees() -> None:
-    out, *samples = _parsed("He has <<3+4=7>>7", "He has <<3+4=7>>7")
+    out, *samples = _parsed("He thinks it over.", "He thinks it over.")
     assert check_self_consistency(out, samples).flagged
 
 

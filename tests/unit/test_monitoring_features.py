@@ -77,7 +77,7 @@ def test_features_of_a_result() -> None:
 
 
 def test_a_wrong_step_and_a_missing_answer_show_in_the_features() -> None:
-    row = features(result("2 + 2 = <<2+2=5>>5 apples\nso many apples"))
+    row = features(result("2 + 2 = <<2+2=5>>5 apples\nso many apples, and then some more"))
     assert row["flagged"] == 1.0 and row["check_step_verification"] >= 0.5
     assert row["answer_format"] == "missing"
     assert math.isnan(row["answer_log_magnitude"])
