@@ -62,20 +62,22 @@ _EQ_RE = re.compile(
     r"(?:(?P<approx>approximately|about|roughly|around|nearly)\s+)?"
 )
 _APPROX_SIGNS = ("\\approx", "≈", "\\simeq", "\\sim")
-_HAS_OP_RE = re.compile(
-    r"\d\s*\\?%?\s*\)*\s*(?:[-+*/\u00d7\u00f7\u2212\u00b7^]|\\times|\\cdot|\\div|x\s*[\d(]|\\[dt]?frac)"
-)
+# An operator between two operands, in a run's plain text (``_plain_text``).
+_HAS_OP_RE = re.compile(r"[\d)%]\s*[-+*/^]\s*[-\d(.$]")
 _FRAC_IN_RE = re.compile(r"\\[dt]?frac")
 _WORDS_RE = re.compile(r"[A-Za-z]+(?:\s*/\s*[A-Za-z]+)*")
 _EMPTY_PARENS_RE = re.compile(r"\(\s*\)")
 _IMPLICIT_TIMES_RE = re.compile(r"(?<=[\d)])\s*(?=\()|(?<=\))\s*(?=\d)")
+_TIMES_X_RE = re.compile(r"(?<=[\d\s)])x(?=\s*[\d(])")
 _TIGHT_FRACTION_RE = re.compile(r"(?<![\d.)])(\d+)/(\d+)(?![\d.(])")
 # ``$100 + 6%`` written for a 6 % increase (and ``- 10%`` for a decrease).
 _PERCENT_CHANGE_RE = re.compile(r"([-+])\s*(\d+(?:\.\d+)?)\s*\\?%(?!\s*(?:\*|of|x|\\times))")
 _DECIMALS_RE = re.compile(r"\.(\d+)\s*\\?%?\s*$")
 # What may not touch a run from outside: a letter or digit glued to it (``2x``, ``x2``), an
 # operator (the run is part of a longer expression), a power, a ratio or a time (``2:30``).
-_BAD_BEFORE = set("+-*/\u00d7\u00f7\u2212\u00b7^_:<>|")
+_BAD_BEFORE = set("+-*/\u00d7\u00f7\u2212\u00b7^_<>|")
+# Bad only when glued to the run: ``2:30`` is a time, ``Left: 50 - 15`` a label.
+_BAD_GLUED = set(":.,")
 _BAD_AFTER = set("+*/\u00d7\u00f7\u2212\u00b7^_:<>|[")
 _LATEX_OPS = ("\\times", "\\cdot", "\\div", "\\ast")
 _OF_BEFORE_RE = re.compile(r"\bof\s*\}?$")
@@ -114,11 +116,16 @@ class Claim:
     rhs_plain: bool
 
 
-def _plain_value(run: str) -> float | None:
-    """The value of a run: LaTeX to plain text, unit words and empty brackets dropped."""
-    text = to_plain(run)
+def _plain_text(run: str) -> str:
+    """A run as plain arithmetic: LaTeX rewritten, unit words and empty brackets dropped."""
+    text = _TIMES_X_RE.sub("*", to_plain(run))
     text = _WORDS_RE.sub(" ", text)
-    text = _EMPTY_PARENS_RE.sub(" ", text).strip()
+    return _EMPTY_PARENS_RE.sub(" ", text).strip()
+
+
+def _plain_value(run: str) -> float | None:
+    """The value of a run (``_plain_text``), ``None`` when it is not arithmetic."""
+    text = _plain_text(run)
     if not text:
         return None
     text = _IMPLICIT_TIMES_RE.sub("*", text)
@@ -136,7 +143,7 @@ def _plain_value(run: str) -> float | None:
 
 
 def _has_op(run: str) -> bool:
-    return bool(_HAS_OP_RE.search(run)) or bool(_FRAC_IN_RE.search(run))
+    return bool(_HAS_OP_RE.search(_plain_text(run))) or bool(_FRAC_IN_RE.search(run))
 
 
 def _clean_edges(text: str, start: int, end: int) -> bool:
@@ -148,7 +155,10 @@ def _clean_edges(text: str, start: int, end: int) -> bool:
         i -= 1
     if i >= 0:
         before = text[i]
-        if before in _BAD_BEFORE or ((before.isalnum() or before == ")") and i == start - 1):
+        glued = i == start - 1
+        if before in _BAD_BEFORE or (
+            (before.isalnum() or before in ")" or before in _BAD_GLUED) and glued
+        ):
             return False
         if text[max(0, i - 5) : i + 1].endswith(_LATEX_OPS):
             return False
