@@ -259,7 +259,7 @@ def test_a_plausible_answer_has_no_finding() -> None:
         "1 + " * 20_000 + "1 = 2",
         "\\[ \\frac{1}{ \\boxed{ \\left( 3 \\times",
         "}}}}{{{{ \\boxed{ \\boxed{",
-        "١٢ + ٣ = ١٥\nThe answer is ١٥.",
+        "١٢ + ٣ = ١٥\nThe answer is ١٥.",  # noqa: RUF001
         "$$ 3 = 3 = 3 = 3 $$" * 500,
         "=" * 5000,
         "\x00\x01 2 + 2 = 5 \ufffd",
