@@ -85,6 +85,7 @@ def _last_number_span(text: str) -> tuple[float, tuple[int, int]] | None:
     return found[-1] if found else None
 
 
+_CLOSING_WINDOW = 1500
 _OPERATORS = frozenset("+-*/×÷^")  # noqa: RUF001 - the signs models write
 
 
@@ -97,7 +98,9 @@ def _operand(text: str, start: int, end: int) -> bool:
 def _closing(text: str) -> tuple[str, tuple[int, int]] | None:
     """The value a closing sentence concludes with: after its last ``is`` / ``=`` / ...
     when it has one, else its last number."""
-    ends = [0, *(m.end() for m in _SENTENCE_END_RE.finditer(text)), len(text)]
+    # The conclusion is at the end: a runaway last step is read from its last characters.
+    offset = max(0, len(text) - _CLOSING_WINDOW)
+    ends = [offset, *(m.end() for m in _SENTENCE_END_RE.finditer(text, offset)), len(text)]
     for a, b in reversed(list(itertools.pairwise(ends))):
         sentence = text[a:b]
         # A number inside an expression (``$41.472+$8``) is an operand, not a conclusion.

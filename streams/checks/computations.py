@@ -68,6 +68,7 @@ _FRAC_IN_RE = re.compile(r"\\[dt]?frac")
 _WORDS_RE = re.compile(r"[A-Za-z]+(?:\s*/\s*[A-Za-z]+)*")
 _EMPTY_PARENS_RE = re.compile(r"\(\s*\)")
 _IMPLICIT_TIMES_RE = re.compile(r"(?<=[\d)])\s*(?=\()|(?<=\))\s*(?=\d)")
+_OPERAND_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _TIMES_X_RE = re.compile(r"(?<=[\d\s)])x(?=\s*[\d(])")
 _TIGHT_FRACTION_RE = re.compile(r"(?<![\d.)])(\d+)/(\d+)(?![\d.(])")
 # ``$100 + 6%`` written for a 6 % increase (and ``- 10%`` for a decrease).
@@ -116,6 +117,7 @@ class Claim:
     rhs_plain: bool
 
 
+@functools.lru_cache(maxsize=CLAIMS_CACHE_SIZE)
 def _plain_text(run: str) -> str:
     """A run as plain arithmetic: LaTeX rewritten, unit words and empty brackets dropped."""
     text = _TIMES_X_RE.sub("*", to_plain(run))
@@ -309,17 +311,6 @@ def rounded_to_whole(lv: float, rv: float, rhs: str) -> bool:
 
 
 def operand_values(lhs: str) -> list[float]:
-    """The numbers a computation uses, as values (fractions' parts, percents as written)."""
-    out = []
-    for m in _ATOM_RE.finditer(lhs):
-        raw = m.group(0)
-        if raw.startswith("\\"):
-            for part in re.findall(r"\{([^{}]*)\}", raw):
-                v = _plain_value(part)
-                if v is not None:
-                    out.append(v)
-            continue
-        v = _plain_value(raw.replace("%", "").replace("\\", ""))
-        if v is not None:
-            out.append(abs(v))
-    return out
+    """The numbers a computation uses, as written (a fraction's parts, a percent's number)."""
+    plain = _plain_text(lhs).replace(",", "")
+    return [float(m.group(0)) for m in _OPERAND_RE.finditer(plain)]

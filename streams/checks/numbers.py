@@ -145,6 +145,7 @@ NUMBER_WORDS: dict[str, float] = {
     "tenth": 0.1,
 }
 _WORD_RE = re.compile(r"[a-z]+")
+NUMBERS_CACHE_SIZE = 8192
 
 
 @functools.lru_cache(maxsize=32_768)
@@ -182,18 +183,23 @@ def read_number(text: str) -> float | None:
     return value
 
 
-def numbers_in(text: str) -> list[tuple[float, tuple[int, int]]]:
+@functools.lru_cache(maxsize=NUMBERS_CACHE_SIZE)
+def numbers_in(text: str) -> tuple[tuple[float, tuple[int, int]], ...]:
     """Every number written in ``text`` with its span (digits only, not words): ``1,200``,
-    ``$5.27``, ``-4``, ``.5``; the digits inside a word (``x2``, ``3rd``) are not numbers."""
+    ``$5.27``, ``-4``, ``.5``; the digits inside a word (``x2``, ``3rd``) are not numbers.
+    Cached: the step, provenance and answer checks read the same steps."""
     out: list[tuple[float, tuple[int, int]]] = []
     ascii_text = _ascii_digits(text)
     for m in _NUMBER_IN_TEXT_RE.finditer(ascii_text):
-        raw = m.group(0).replace("$", "").replace("€", "").replace("£", "").replace(" ", "")
+        raw = m.group(0)
+        if raw[0] in "$€£":
+            raw = raw[1:].lstrip()
         try:
-            out.append((parse_number(raw), m.span()))
-        except ArithmeticParseError:
+            # The pattern admits only digits, one sign, separators and a decimal point.
+            out.append((float(raw.replace(",", "")), m.span()))
+        except ValueError:
             continue
-    return out
+    return tuple(out)
 
 
 def words_in(text: str) -> list[float]:

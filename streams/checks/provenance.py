@@ -16,7 +16,6 @@ it adds to the risk and flags only when at least ``FLAG_COUNT`` numbers come fro
 from __future__ import annotations
 
 import functools
-import math
 
 from vigil.streams.checks.base import BaseCheck, CheckInput
 from vigil.streams.checks.computations import claims_in, operand_values
@@ -52,26 +51,28 @@ def _question_values(prompt: str) -> frozenset[float]:
     return frozenset(known)
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+def _key(x: float) -> float:
+    """Values compared up to float noise: ``0.1 * 3`` is ``0.3``."""
+    return round(x, 6)
 
 
 def _known(x: float, known: set[float], recent: list[float]) -> bool:
-    if x in CONSTANTS or x in known or any(_close(x, k) for k in recent):
+    if x in CONSTANTS or _key(x) in known:
         return True
     pool = recent[-_MAX_PAIRS_FROM:]
+    target = _key(x)
     for i, a in enumerate(pool):
         for b in pool[i:]:
-            if _close(x, a + b) or _close(x, abs(a - b)) or _close(x, a * b):
+            if target in (_key(a + b), _key(abs(a - b)), _key(a * b)):
                 return True
-            if (b and _close(x, a / b)) or (a and _close(x, b / a)):
+            if (b and _key(a / b) == target) or (a and _key(b / a) == target):
                 return True
     return False
 
 
 def check_provenance(prompt: str, parsed: ParsedSolution) -> CheckResult:
-    known = set(_question_values(prompt))
-    recent = sorted(known)
+    known = {_key(v) for v in _question_values(prompt)}
+    recent = sorted(_question_values(prompt))
     evidence: list[Evidence] = []
     for step in parsed.steps:
         if step.annotations:
@@ -89,14 +90,14 @@ def check_provenance(prompt: str, parsed: ParsedSolution) -> CheckResult:
                             span=claim.span,
                         )
                     )
-                known.add(x)
+                known.add(_key(x))
                 recent.append(x)
             for value in (claim.lhs_value, claim.rhs_value):
-                known.add(value)
+                known.add(_key(value))
                 recent.append(value)
         for value, _ in numbers_in(step.text):
-            if value not in known:
-                known.add(value)
+            if _key(value) not in known:
+                known.add(_key(value))
                 recent.append(value)
     if not evidence:
         return CheckResult(check=CHECK_NAME, score=0.0, flagged=False)

@@ -131,7 +131,11 @@ def _check_answer_follows(parsed: ParsedSolution) -> list[Finding]:
         span = spanned[-1][1] if spanned else None  # the last step's last result
         where_index, weight = parsed.steps[-1].index, W_ANSWER_UNSUPPORTED_LINE
     else:
-        values = list(_values_before(parsed))
+        values = []
+        for v in _values_before(parsed):
+            if agrees(v, answer, raw):
+                return []  # most often the latest number: the rest need not be read
+            values.append(v)
         where_index = stated.step_index if stated.step_index is not None else parsed.steps[-1].index
         weight = W_ANSWER_UNSUPPORTED
     if stated.step_index is not None and stated.span is not None:
