@@ -62,8 +62,7 @@ def triton_process(settings: VigilSettings, vigil_exe: list[str]) -> ProcessSpec
         argv=[*vigil_exe, "triton"],
         env={**settings.as_env(), **_libdir_env()},
         ready=lambda: all(
-            triton_ready(settings.triton_http_port, name)
-            for name in replay_model_names(settings)
+            triton_ready(settings.triton_http_port, name) for name in replay_model_names(settings)
         ),
         ready_timeout_s=180.0,
     )

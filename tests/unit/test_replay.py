@@ -63,7 +63,7 @@ def test_cross_model_seeds_map_to_distinct_recorded_variants(book: ReplayBook) -
 def test_unknown_question_and_bad_files(book: ReplayBook, tmp_path: Path) -> None:
     with pytest.raises(UnknownQuestion):
         book.answer("What is love?", "175b_verification")
-    with pytest.raises(ReplayDataError, match="unknown replay variant 'gpt-5'.*s:6b_finetuning"):
+    with pytest.raises(ReplayDataError, match=r"unknown replay variant 'gpt-5'.*s:6b_finetuning"):
         book.answer(ROW["question"], "gpt-5")
     with pytest.raises(ReplayDataError):
         ReplayBook.load(tmp_path / "missing.jsonl")
@@ -313,10 +313,8 @@ def test_free_form_output_is_truncated_and_streamed_as_recorded(tmp_path: Path) 
         "**Answer:** Tom has $\\boxed{5}$ apples."
     )
     p = tmp_path / "m.jsonl"
-    p.write_bytes(
-        orjson.dumps({"question": ROW["question"], "m1": {"is_correct": True, "solution": solution}})
-        + b"\n"
-    )
+    row = {"question": ROW["question"], "m1": {"is_correct": True, "solution": solution}}
+    p.write_bytes(orjson.dumps(row) + b"\n")
     book = ReplayBook.load(p)
     infer = make_infer_func(Replayed(book, "m1"))
     q = ROW["question"].encode()
