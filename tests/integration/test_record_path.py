@@ -139,7 +139,7 @@ def test_current_models_free_form_output_goes_the_whole_path_under_its_own_label
         client.flush()
 
     results = consume_until(s, topics.RESULTS, sent, timeout_s=180)
-    assert set(results) == set(sent), "some requests got no result"
+    assert set(sent) <= set(results), "some requests got no result"
     for rid, (model, q) in sent.items():
         [raw] = results[rid]
         r = InferenceResult.from_json(raw)
@@ -156,7 +156,7 @@ def test_current_models_free_form_output_goes_the_whole_path_under_its_own_label
         assert r.output_tokens is not None and r.output_tokens > 0
 
     screened = consume_until(s, topics.SCREENED, sent, timeout_s=180)
-    assert set(screened) == set(sent), "some results were never screened"
+    assert set(sent) <= set(screened), "some results were never screened"
     queue = ReviewQueue.from_url(s.redis_url)
     for rid, (model, q) in sent.items():
         outcomes = [ScreeningOutcome.from_json(v) for v in screened[rid]]
