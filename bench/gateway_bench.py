@@ -41,7 +41,7 @@ import psutil
 import tritonclient.grpc.aio as grpcclient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_plan import load_replay_book
 from vigil.inference.server import triton_process
 from vigil.settings import VigilSettings, load_settings
 from vigil.stack import SERVICE_ENV, VIGIL
@@ -300,8 +300,9 @@ def start(settings: VigilSettings, sup: Supervisor) -> None:
 
 
 async def measure(settings: VigilSettings, meter: CpuMeter, n: int, c: int, warmup: int) -> None:
-    book = ReplayBook.load(settings.gsm8k_path)
-    questions = list(itertools.islice(itertools.cycle(book.questions()), n))
+    book = load_replay_book(settings)
+    served = book.questions(settings.replay_variant)
+    questions = list(itertools.islice(itertools.cycle(served), n))
     url = settings.triton_grpc_url
     contracts = [
         ("vLLM", settings.model_name, vllm_inputs, True),

@@ -1,18 +1,33 @@
-"""The recorded GSM8K solutions the replay reasoner serves, indexed by normalised question."""
+"""The recorded model outputs the replay reasoner serves, indexed by normalised question.
+
+One book holds one or more files in the shared row format (one question a line; per variant
+``{"is_correct": bool, "solution": str, ...}``): the GPT-3 file, the Faithful-COT, Re2 and
+ProcessBench files, or any file like them. Nothing here assumes an answer format: a solution
+is served as the text it was recorded as.
+
+Variants are discovered from each file (every key whose value is such an object), never from
+a fixed list. A variant is named ``<file>:<name>``, where ``<file>`` is the file's folder for
+a ``model_solutions.jsonl`` (``re2_gsm8k``, ``gsm8k``) and its stem otherwise; the bare
+``<name>`` works too while no other loaded file has a variant of that name. Its Triton version
+is its 1-based position among its file's variants. A variant whose rows name a ``generator``
+(ProcessBench mixes twelve models in one) also yields one variant per generator, so a served
+model can say which model wrote the text.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from vigil.inference.exceptions import ReplayDataError, UnknownQuestion
-from vigil.settings import VARIANTS
 
 _SPACES = re.compile(r"\s+")
 _DIGIT = re.compile(r"\d")
+_SOLUTIONS_FILE = "model_solutions.jsonl"
 
 
 def normalise_prompt(prompt: str) -> str:
@@ -20,11 +35,32 @@ def normalise_prompt(prompt: str) -> str:
     return _SPACES.sub(" ", prompt).strip().lower()
 
 
+def file_key(path: Path) -> str:
+    """The short name of a recorded file: its folder for ``model_solutions.jsonl``."""
+    return path.parent.name if path.name == _SOLUTIONS_FILE else path.stem
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One recorded model of one file."""
+
+    file: str
+    name: str
+    version: int  # 1-based position among the file's variants: the Triton model version
+    path: Path
+    # For a variant split from a mixed one by its rows' ``generator``: that mixed variant.
+    split_of: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.name}"
+
+
 @dataclass(frozen=True)
 class Recorded:
     question: str
-    # variant -> (solution text, is_correct)
-    solutions: dict[str, tuple[str, bool]]
+    # variant id -> (solution text, is_correct)
+    solutions: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 # A prompt that differs from a recorded question in at most this many words (and this share
@@ -33,27 +69,123 @@ _NEAR_MAX_WORDS = 4
 _NEAR_MAX_SHARE = 0.15
 
 
+def _variant_entries(obj: dict[str, object]) -> Iterable[tuple[str, dict[str, object]]]:
+    for key, value in obj.items():
+        if isinstance(value, dict) and "solution" in value and "is_correct" in value:
+            yield key, value
+
+
+class _FileReader:
+    """Reads one file into the book's rows, numbering its variants in order of appearance."""
+
+    def __init__(self, path: Path, rows: dict[str, Recorded]) -> None:
+        self.path = path
+        self.key = file_key(path)
+        self.rows = rows
+        self.variants: dict[str, Variant] = {}
+
+    def _variant(self, name: str, split_of: str = "") -> str:
+        if name not in self.variants:
+            version = len(self.variants) + 1
+            self.variants[name] = Variant(self.key, name, version, self.path, split_of)
+        return self.variants[name].id
+
+    def read(self) -> None:
+        if not self.path.is_file():
+            raise ReplayDataError(f"recorded solutions not found: {self.path}")
+        with self.path.open("rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    self._row(lineno, line)
+        if not self.variants:
+            raise ReplayDataError(f"{self.path}: no rows")
+
+    def _row(self, lineno: int, line: bytes) -> None:
+        try:
+            obj = orjson.loads(line)
+            question = str(obj["question"])
+            entries = [
+                (name, str(v["solution"]), bool(v["is_correct"]), v.get("generator"))
+                for name, v in _variant_entries(obj)
+            ]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ReplayDataError(
+                f"{self.path}:{lineno}: not a model-solutions row ({exc})"
+            ) from exc
+        if not entries:
+            raise ReplayDataError(f"{self.path}:{lineno}: no recorded variant")
+        key = normalise_prompt(question)
+        rec = self.rows.setdefault(key, Recorded(question))
+        for name, solution, correct, generator in entries:
+            # A question recorded twice for one variant (ProcessBench: two generators) keeps
+            # its first recording there; the other stays its own generator's.
+            rec.solutions.setdefault(self._variant(name), (solution, correct))
+            if isinstance(generator, str) and generator and generator != name:
+                rec.solutions.setdefault(self._variant(generator, name), (solution, correct))
+
+
 class ReplayBook:
     """All recorded solutions, loaded once; lookups are O(1) by normalised question.
 
     A prompt that is a recorded question with a few words swapped (a counterfactual probe
-    that changes names, pronouns or nationalities) is answered like that question, from
-    ``counterfactual_variant`` when set: a replay model that treats the altered prompt
-    differently, so the probe path can be exercised for real.
+    that changes names, pronouns or nationalities) is answered like that question, from the
+    ``counterfactual`` variant when :meth:`answer` is given one: a replay model that treats the
+    altered prompt differently, so the probe path can be exercised for real.
     """
 
-    def __init__(
-        self, rows: dict[str, Recorded], counterfactual_variant: str | None = None
-    ) -> None:
+    def __init__(self, rows: dict[str, Recorded], variants: dict[str, Variant]) -> None:
         self._rows = rows
-        self.counterfactual_variant = counterfactual_variant
+        self.variants = variants  # by id, in file order
         self._by_length: dict[int, list[tuple[list[str], Recorded]]] = {}
         for key, rec in rows.items():
             words = key.split(" ")
             self._by_length.setdefault(len(words), []).append((words, rec))
 
-    def with_counterfactual_variant(self, variant: str | None) -> ReplayBook:
-        return ReplayBook(self._rows, variant)
+    @classmethod
+    def load(cls, *paths: Path) -> ReplayBook:
+        if not paths:
+            raise ReplayDataError("no recorded-solutions file given")
+        rows: dict[str, Recorded] = {}
+        variants: dict[str, Variant] = {}
+        keys: dict[str, Path] = {}
+        for path in paths:
+            reader = _FileReader(Path(path), rows)
+            if reader.key in keys:
+                raise ReplayDataError(
+                    f"{path} and {keys[reader.key]} have the same name {reader.key!r}"
+                )
+            keys[reader.key] = reader.path
+            reader.read()
+            variants.update({v.id: v for v in reader.variants.values()})
+        return cls(rows, variants)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def variant(self, ref: str) -> Variant:
+        """The variant ``ref`` names: ``file:name``, or a ``name`` only one file has."""
+        if ref in self.variants:
+            return self.variants[ref]
+        found = [v for v in self.variants.values() if v.name == ref]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            choices = ", ".join(v.id for v in found)
+            raise ReplayDataError(f"replay variant {ref!r} is in several files: say {choices}")
+        known = ", ".join(self.variants)
+        raise ReplayDataError(f"unknown replay variant {ref!r}; the loaded files have {known}")
+
+    def questions(self, variant: str | None = None) -> list[str]:
+        """Every recorded question, or those ``variant`` has a recording of."""
+        if variant is None:
+            return [r.question for r in self._rows.values()]
+        vid = self.variant(variant).id
+        return [r.question for r in self._rows.values() if vid in r.solutions]
+
+    def recorded(self, prompt: str, variant: str) -> tuple[str, bool] | None:
+        """``variant``'s (solution, is_correct) for exactly this question, if recorded."""
+        rec = self._rows.get(normalise_prompt(prompt))
+        return None if rec is None else rec.solutions.get(self.variant(variant).id)
 
     def _near(self, normalised: str) -> Recorded | None:
         """The recorded question this prompt is a word-swapped variant of, if exactly one."""
@@ -76,54 +208,48 @@ class ReplayBook:
                 found = rec
         return found
 
-    @classmethod
-    def load(cls, path: Path) -> ReplayBook:
-        if not path.is_file():
-            raise ReplayDataError(f"recorded solutions not found: {path}")
-        rows: dict[str, Recorded] = {}
-        with path.open("rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                    solutions = {
-                        v: (str(obj[v]["solution"]), bool(obj[v]["is_correct"]))
-                        for v in VARIANTS
-                        if v in obj
-                    }
-                    question = str(obj["question"])
-                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise ReplayDataError(
-                        f"{path}:{lineno}: not a model-solutions row ({exc})"
-                    ) from exc
-                if not solutions:
-                    raise ReplayDataError(f"{path}:{lineno}: no recorded variant")
-                rows[normalise_prompt(question)] = Recorded(question, solutions)
-        if not rows:
-            raise ReplayDataError(f"{path}: no rows")
-        return cls(rows)
+    def answer(
+        self,
+        prompt: str,
+        variant: str,
+        seed: int | None = None,
+        *,
+        cross_model: bool = False,
+        counterfactual: str | None = None,
+    ) -> tuple[str, str]:
+        """The recorded solution of ``variant`` for ``prompt``; returns (variant id, text).
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def questions(self) -> list[str]:
-        return [r.question for r in self._rows.values()]
-
-    def answer(self, prompt: str, variant: str, seed: int | None = None) -> tuple[str, str]:
-        """The recorded solution for ``prompt``; returns (variant used, solution).
-
-        A seed picks another recorded variant (seed 0 or none: the served one), so k
-        self-consistency samples with different seeds give up to four distinct real outputs.
+        A recorded model has one output per question, so every seed gets that output (a
+        greedy model's samples). With ``cross_model`` a seed picks another variant of the same
+        file instead (seed 0 or none: the served one; a generator's variant picks among the
+        other generators, a mixed one among the other mixed ones): samples then measure
+        agreement between different models, not one model's self-consistency, and must be
+        labelled so.
         """
+        served = self.variant(variant)
         key = normalise_prompt(prompt)
         rec = self._rows.get(key)
         if rec is None:
             rec = self._near(key)
             if rec is None:
                 raise UnknownQuestion("the replay reasoner has no recorded answer for this prompt")
-            variant = self.counterfactual_variant or variant
-        order = [variant, *(v for v in VARIANTS if v != variant)]
-        order = [v for v in order if v in rec.solutions]
-        chosen = order[(seed or 0) % len(order)]
+            if counterfactual is not None:
+                other = self.variant(counterfactual)
+                if other.id in rec.solutions:
+                    served = other
+        if served.id not in rec.solutions:
+            raise UnknownQuestion(
+                f"the replay reasoner has no recorded answer of {served.id} for this prompt"
+            )
+        if not cross_model or not seed:
+            return served.id, rec.solutions[served.id][0]
+        order = [served.id] + [
+            vid
+            for vid, v in self.variants.items()
+            if v.file == served.file
+            and bool(v.split_of) == bool(served.split_of)
+            and vid != served.id
+            and vid in rec.solutions
+        ]
+        chosen = order[seed % len(order)]
         return chosen, rec.solutions[chosen][0]

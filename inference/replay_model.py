@@ -1,5 +1,9 @@
 """The replay reasoner: Triton models that answer GSM8K questions with recorded real outputs.
 
+Each model serves one recorded variant (:class:`Replayed`) of the book; the text is sent as
+it was recorded, whatever its format (``A:`` lines, ``\\boxed{}``, prose), cut only by
+``max_tokens``.
+
 Two tensor contracts over the same recorded book, so both gateway adapters meet a real
 tritonserver:
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,11 +38,32 @@ import orjson
 
 from vigil.inference.exceptions import InferenceError
 from vigil.inference.replay_data import ReplayBook
-from vigil.settings import VARIANTS
 
-# Triton model versions stand for the recorded variants: serving 6B after 175B is a real
-# model-version change that the results carry and drift checks must catch.
-VARIANT_VERSIONS: dict[str, int] = {v: i + 1 for i, v in enumerate(VARIANTS)}
+
+@dataclass(frozen=True)
+class Replayed:
+    """One recorded variant as a model answers with it (see :meth:`ReplayBook.answer`)."""
+
+    book: ReplayBook
+    variant: str
+    cross_model: bool = False
+    counterfactual: str | None = None
+
+    def __post_init__(self) -> None:
+        # An unknown variant fails here, when the server binds the model, not per request.
+        self.book.variant(self.variant)
+        if self.counterfactual:
+            self.book.variant(self.counterfactual)
+
+    def answer(self, prompt: str, seed: int | None = None) -> str:
+        return self.book.answer(
+            prompt,
+            self.variant,
+            seed,
+            cross_model=self.cross_model,
+            counterfactual=self.counterfactual or None,
+        )[1]
+
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -98,13 +124,11 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(float(value))
 
 
-def make_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> Any:
+def make_infer_func(model: Replayed, *, delay_s: float = 0.0) -> Any:
     """The PyTriton callable of the vLLM-shaped model (a generator: the model is decoupled).
 
     ``delay_s`` simulates generation time per request (0 in the default stack).
     """
-    if variant not in VARIANT_VERSIONS:
-        raise InferenceError(f"unknown replay variant {variant!r}; choose one of {VARIANTS}")
 
     def infer(requests: list[Any]) -> Iterator[list[dict[str, np.ndarray]]]:
         # batching=False: Triton hands over one request at a time. An exception here becomes an
@@ -116,7 +140,7 @@ def make_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> 
             params = _sampling(request)
             seed = _int_or_none(params.get("seed"))
             max_tokens = _int_or_none(params.get("max_tokens"))
-            _, solution = book.answer(prompt, variant, seed)
+            solution = model.answer(prompt, seed)
             if max_tokens is not None:
                 solution = truncate_tokens(solution, max_tokens)
             exclude = bool(_scalar(request, "exclude_input_in_output") or False)
@@ -162,7 +186,7 @@ def _bytes_column(values: list[str]) -> np.ndarray:
     return np.array([[v.encode("utf-8")] for v in values], dtype=np.object_)
 
 
-def _trtllm_texts(book: ReplayBook, variant: str, request: Any, rows: int) -> list[str]:
+def _trtllm_texts(model: Replayed, request: Any, rows: int) -> list[str]:
     """The generations of one client request's rows; raises InferenceError on bad input."""
     prompts = np.asarray(request["text_input"]).reshape(-1)
     max_tokens = _column(request, "max_tokens", rows)
@@ -181,13 +205,12 @@ def _trtllm_texts(book: ReplayBook, variant: str, request: Any, rows: int) -> li
         if not prompt.strip():
             raise InferenceError("text_input is empty")
         seed = None if seeds[i] is None else int(seeds[i])
-        _, solution = book.answer(prompt, variant, seed)
-        solution = truncate_tokens(solution, int(max_tokens[i]))
+        solution = truncate_tokens(model.answer(prompt, seed), int(max_tokens[i]))
         texts.append(solution if bool(excludes[i]) else prompt + solution)
     return texts
 
 
-def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0.0) -> Any:
+def make_trtllm_infer_func(model: Replayed, *, delay_s: float = 0.0) -> Any:
     """The PyTriton callable of the TensorRT-LLM-ensemble-shaped model (batched, not decoupled).
 
     With dynamic batching Triton hands over several client requests per call; one call costs
@@ -201,8 +224,6 @@ def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0
     client that did not ask would never see that output (PyTriton sends requested outputs
     only), so for it the error is raised: the whole call fails, loudly, never an empty answer.
     """
-    if variant not in VARIANT_VERSIONS:
-        raise InferenceError(f"unknown replay variant {variant!r}; choose one of {VARIANTS}")
 
     def infer(requests: list[Any]) -> list[dict[str, np.ndarray]]:
         if delay_s:
@@ -213,7 +234,7 @@ def make_trtllm_infer_func(book: ReplayBook, variant: str, *, delay_s: float = 0
             # None when PyTriton did not pass the names on (PYTRITON_NO_TENSORSTORE): not asked.
             reports = ERROR_OUTPUT in (request.requested_output_names or ())
             try:
-                texts, errors = _trtllm_texts(book, variant, request, rows), [""] * rows
+                texts, errors = _trtllm_texts(model, request, rows), [""] * rows
             except InferenceError as exc:
                 if not reports:
                     raise

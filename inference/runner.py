@@ -92,14 +92,17 @@ def consumer_config(settings: VigilSettings) -> dict[str, object]:
 
 
 def routes_from_settings(settings: VigilSettings) -> Routes:
-    """The default model with its adapter, the embedded TensorRT-LLM-shaped replay model, and
-    ``VIGIL_GATEWAY_MODELS``. Unknown adapters fail here, at start-up."""
+    """The default model with its adapter, the embedded replay models (the TensorRT-LLM-shaped
+    one and ``VIGIL_REPLAY_MODELS``), and ``VIGIL_GATEWAY_MODELS``. Unknown adapters fail here,
+    at start-up."""
     default = ModelRoute(settings.model_name, load_adapter(settings.model_adapter))
     others: dict[str, str] = {}
     if settings.embedded_triton:
         # The replay model answers a failed request alone in its batch through an extra
         # output (inference/replay_model.py); a real TensorRT-LLM ensemble has no such output.
         others[settings.trtllm_model_name] = "trtllm-pytriton"
+        # Further replay models speak the vLLM contract (inference/replay_plan.py).
+        others.update({name: "vllm" for name in settings.replay_models})
     others.update(settings.gateway.models)
     return Routes(default, {name: ModelRoute(name, load_adapter(a)) for name, a in others.items()})
 

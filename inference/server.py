@@ -1,9 +1,11 @@
 """Runs the real tritonserver (bundled in the nvidia-pytriton wheel) with the replay reasoner.
 
-One server, two models over the same recorded book: ``VIGIL_MODEL_NAME`` in the vLLM
-backend's shape (decoupled) and ``VIGIL_TRTLLM_MODEL_NAME`` in the TensorRT-LLM ensemble's
-shape (batched, dynamic batching); with ``VIGIL_REPLAY_UNBATCHED_MODEL`` also the latter
-without a dynamic batcher, for the batching benchmark.
+One server, the models of :func:`~inference.replay_plan.replay_plan` over one recorded book:
+``VIGIL_MODEL_NAME`` in the vLLM backend's shape (decoupled) and ``VIGIL_TRTLLM_MODEL_NAME``
+in the TensorRT-LLM ensemble's shape (batched, dynamic batching), both serving
+``VIGIL_REPLAY_VARIANT``; with ``VIGIL_REPLAY_UNBATCHED_MODEL`` also the latter without a
+dynamic batcher, for the batching benchmark; and each of ``VIGIL_REPLAY_MODELS`` in the vLLM
+shape.
 
 ``vigil triton`` calls :func:`serve`; ``vigil up`` starts that command as a supervised child via
 :func:`triton_process`, which also sets ``LD_LIBRARY_PATH`` to the interpreter's LIBDIR: the
@@ -22,9 +24,17 @@ import sysconfig
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from vigil.inference.replay_plan import (
+    ServedReplay,
+    describe,
+    load_replay_book,
+    replay_model_names,
+    replay_plan,
+)
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, mark_ready
 
@@ -52,8 +62,7 @@ def triton_process(settings: VigilSettings, vigil_exe: list[str]) -> ProcessSpec
         argv=[*vigil_exe, "triton"],
         env={**settings.as_env(), **_libdir_env()},
         ready=lambda: all(
-            triton_ready(settings.triton_http_port, name)
-            for name in (settings.model_name, settings.trtllm_model_name)
+            triton_ready(settings.triton_http_port, name) for name in replay_model_names(settings)
         ),
         ready_timeout_s=180.0,
     )
@@ -73,22 +82,35 @@ def _raise_system_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
-    """Blocks serving the replay model until SIGINT/SIGTERM."""
-    # Imported here: pytriton pulls in the server bundle, which only this process needs.
-    from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-    from pytriton.triton import Triton, TritonConfig
+def _vllm_tensors() -> tuple[list[Any], list[Any]]:
+    """The vLLM backend's inputs and outputs: [1] per request, JSON sampling parameters."""
+    from pytriton.model_config import Tensor
 
-    from vigil.inference.replay_data import ReplayBook
-    from vigil.inference.replay_model import (
-        ERROR_OUTPUT,
-        VARIANT_VERSIONS,
-        make_infer_func,
-        make_trtllm_infer_func,
-    )
+    flag = np.bool_
+    inputs = [
+        Tensor(name="text_input", dtype=bytes, shape=(1,)),
+        Tensor(name="sampling_parameters", dtype=bytes, shape=(1,), optional=True),
+        Tensor(name="exclude_input_in_output", dtype=flag, shape=(1,), optional=True),
+        Tensor(name="stream", dtype=flag, shape=(1,), optional=True),
+        Tensor(name="return_num_input_tokens", dtype=flag, shape=(1,), optional=True),
+        Tensor(name="return_num_output_tokens", dtype=flag, shape=(1,), optional=True),
+    ]
+    outputs = [
+        Tensor(name="text_output", dtype=bytes, shape=(-1,)),
+        Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
+        Tensor(name="num_output_tokens", dtype=np.uint32, shape=(-1,)),
+    ]
+    return inputs, outputs
 
-    # Per-request dims; Triton prepends the batch dimension, so clients send [1, 1].
-    trtllm_inputs = [
+
+def _trtllm_tensors() -> tuple[list[Any], list[Any]]:
+    """The TensorRT-LLM ensemble's inputs and outputs, per request (Triton prepends the batch
+    dimension, so clients send [1, 1])."""
+    from pytriton.model_config import Tensor
+
+    from vigil.inference.replay_model import ERROR_OUTPUT
+
+    inputs = [
         Tensor(name="text_input", dtype=bytes, shape=(1,)),
         Tensor(name="max_tokens", dtype=np.int32, shape=(1,)),
         Tensor(name="temperature", dtype=np.float32, shape=(1,), optional=True),
@@ -98,20 +120,57 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
         Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
         Tensor(name="exclude_input_in_output", dtype=np.bool_, shape=(1,), optional=True),
     ]
-    trtllm_outputs = [
+    outputs = [
         Tensor(name="text_output", dtype=bytes, shape=(-1,)),
         # Not the ensemble's: how one request of a dynamic batch fails alone under PyTriton.
         Tensor(name=ERROR_OUTPUT, dtype=bytes, shape=(1,)),
     ]
+    return inputs, outputs
+
+
+def _bind(triton: Any, served: ServedReplay, delay_s: float, trtllm_funcs: dict[int, Any]) -> None:
+    from pytriton.model_config import DynamicBatcher, ModelConfig
+
+    from vigil.inference.replay_model import make_infer_func, make_trtllm_infer_func
+
+    if served.contract == "vllm":
+        # The vLLM backend's shape: decoupled, max_batch_size 0.
+        inputs, outputs = _vllm_tensors()
+        func = make_infer_func(served.replayed, delay_s=delay_s)
+        config = ModelConfig(batching=False, decoupled=True)
+    else:
+        # The TensorRT-LLM ensemble's shape: batched ([batch, 1] tensors); the unbatched
+        # model is the same function without a dynamic batcher: each request runs alone.
+        inputs, outputs = _trtllm_tensors()
+        key = id(served.replayed)
+        func = trtllm_funcs.setdefault(
+            key, make_trtllm_infer_func(served.replayed, delay_s=delay_s)
+        )
+        batcher = DynamicBatcher() if served.contract == "trtllm" else None
+        config = ModelConfig(batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=batcher)
+    triton.bind(
+        model_name=served.model_name,
+        model_version=served.version,
+        infer_func=func,
+        inputs=inputs,
+        outputs=outputs,
+        config=config,
+        strict=False,
+    )
+
+
+def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
+    """Blocks serving the replay models until SIGINT/SIGTERM."""
+    # Imported here: pytriton pulls in the server bundle, which only this process needs.
+    from pytriton.triton import Triton, TritonConfig
 
     if _libdir_env():
         # Re-exec with the library path set: the stub reads it at process start.
         os.environ.update(_libdir_env())
         os.execv(sys.executable, [sys.executable, *sys.argv])
 
-    book = ReplayBook.load(Path(settings.gsm8k_path)).with_counterfactual_variant(
-        settings.replay_counterfactual_variant or None
-    )
+    book = load_replay_book(settings)
+    plan = replay_plan(settings, book)
     workspace = triton_workspace(settings)
     # PyTriton refuses an existing workspace; one left by a killed server is stale (ours).
     shutil.rmtree(workspace, ignore_errors=True)
@@ -125,70 +184,19 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
         log_verbose=0,
     )
     delay_s = settings.replay_delay_ms / 1000.0
-    version = VARIANT_VERSIONS[settings.replay_variant]
     # SIGTERM (how `vigil up` and compose stop us) would end the process on the spot; as an
     # exception it unwinds: PyTriton stops tritonserver and the workspace below is removed.
     signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
         with Triton(config=config, workspace=str(workspace)) as triton:
-            # The vLLM backend's shape: decoupled, max_batch_size 0, [1] inputs, JSON sampling.
-            triton.bind(
-                model_name=settings.model_name,
-                model_version=version,
-                infer_func=make_infer_func(book, settings.replay_variant, delay_s=delay_s),
-                inputs=[
-                    Tensor(name="text_input", dtype=bytes, shape=(1,)),
-                    Tensor(name="sampling_parameters", dtype=bytes, shape=(1,), optional=True),
-                    Tensor(
-                        name="exclude_input_in_output", dtype=np.bool_, shape=(1,), optional=True
-                    ),
-                    Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
-                    Tensor(
-                        name="return_num_input_tokens", dtype=np.bool_, shape=(1,), optional=True
-                    ),
-                    Tensor(
-                        name="return_num_output_tokens", dtype=np.bool_, shape=(1,), optional=True
-                    ),
-                ],
-                outputs=[
-                    Tensor(name="text_output", dtype=bytes, shape=(-1,)),
-                    Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
-                    Tensor(name="num_output_tokens", dtype=np.uint32, shape=(-1,)),
-                ],
-                config=ModelConfig(batching=False, decoupled=True),
-                strict=False,
-            )
-            # The TensorRT-LLM ensemble's shape: batched ([batch, 1] tensors), dynamic batching.
-            trtllm = make_trtllm_infer_func(book, settings.replay_variant, delay_s=delay_s)
-            triton.bind(
-                model_name=settings.trtllm_model_name,
-                model_version=version,
-                infer_func=trtllm,
-                inputs=trtllm_inputs,
-                outputs=trtllm_outputs,
-                config=ModelConfig(
-                    batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=DynamicBatcher()
-                ),
-                strict=False,
-            )
-            if settings.replay_unbatched_model:
-                # The same model without a dynamic batcher: each request runs alone (benchmarks).
-                triton.bind(
-                    model_name=settings.replay_unbatched_model,
-                    model_version=version,
-                    infer_func=trtllm,
-                    inputs=trtllm_inputs,
-                    outputs=trtllm_outputs,
-                    config=ModelConfig(
-                        batching=True, max_batch_size=TRTLLM_MAX_BATCH, batcher=None
-                    ),
-                    strict=False,
-                )
+            trtllm_funcs: dict[int, Any] = {}
+            for served in plan:
+                _bind(triton, served, delay_s, trtllm_funcs)
             mark_ready(settings.ready_dir, "triton")
             print(
-                f"replay reasoner serving {settings.replay_variant} ({len(book)} questions) as "
-                f"{settings.model_name!r} (vLLM contract) and {settings.trtllm_model_name!r} "
-                f"(TensorRT-LLM contract) on {bind_address}:{settings.triton_grpc_port} (gRPC)",
+                f"replay reasoner: {len(book)} questions from "
+                f"{', '.join(str(p) for p in settings.replay_paths)}, on "
+                f"{bind_address}:{settings.triton_grpc_port} (gRPC):\n{describe(plan)}",
                 flush=True,
             )
             triton.serve()

@@ -1,4 +1,5 @@
-"""Demo traffic: GSM8K questions published as inference requests, with a progress bar."""
+"""Demo traffic: GSM8K questions the served replay variant recorded, published as inference
+requests, with a progress bar."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 from tqdm import tqdm
 
-from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_plan import load_replay_book
 from vigil.settings import VigilSettings
 from vigil_client.client import VigilClient
 
@@ -18,8 +19,9 @@ PLANS = ("free", "pro", "enterprise")
 def publish_gsm8k(
     settings: VigilSettings, *, count: int, rate: float, samples: int, seed: int, product: str
 ) -> int:
-    """Publishes ``count`` requests (0 = until interrupted) at ``rate``/s (0 = unthrottled)."""
-    questions = ReplayBook.load(settings.gsm8k_path).questions()
+    """Publishes ``count`` requests (0 = until interrupted) at ``rate``/s (0 = unthrottled),
+    each a question the served replay variant has a recording of."""
+    questions = load_replay_book(settings).questions(settings.replay_variant)
     rng = random.Random(seed)
     sent = 0
     interval = 1.0 / rate if rate > 0 else 0.0

@@ -75,6 +75,19 @@ def free_port() -> int:
     raise RuntimeError(f"no free loopback port in {low}-{high}")
 
 
+# The replay reasoner as the tests written for the GPT-3 file expect it: its 175B verifier,
+# and samples from the file's other variants (cross-model agreement, README "Samples").
+GPT3_REPLAY: dict[str, object] = {
+    "replay_variant": "gsm8k:175b_verification",
+    "replay_samples": "cross-model",
+}
+# Current models' free-form output, served besides on the session stack as their own models.
+MODERN_REPLAY_MODELS = {
+    "gpt-4o-mini": "re2_gsm8k:gpt-4o-mini_zs-cot",
+    "qwen2.5-7b": "processbench_gsm8k:Qwen2.5-7B-Instruct",
+}
+
+
 def isolated_settings(run_dir: Path, **overrides: object) -> VigilSettings:
     """Settings for a stack of its own: every server on a free loopback port, files in run_dir."""
     grpc = free_port()
@@ -121,7 +134,12 @@ def consume_until(
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> VigilSettings:
-    return isolated_settings(tmp_path_factory.mktemp("vigil-run"), topic_partitions=2)
+    return isolated_settings(
+        tmp_path_factory.mktemp("vigil-run"),
+        topic_partitions=2,
+        replay_models=MODERN_REPLAY_MODELS,
+        **GPT3_REPLAY,
+    )
 
 
 @pytest.fixture(scope="session")

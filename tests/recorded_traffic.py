@@ -1,8 +1,9 @@
 """Results as the replay reasoner returns them, built offline from the recorded GSM8K outputs.
 
 For the drift benchmark and the monitor's tests: the same records the gateway publishes
-(recorded solution of the served variant, the self-consistency samples a seed selects, the
-variant's Triton model version), without running Triton. Latency is drawn from one fixed
+(recorded solution of the served variant, the samples a seed selects with
+``VIGIL_REPLAY_SAMPLES=cross-model``: other variants of the file, i.e. cross-model agreement,
+and the variant's Triton model version), without running Triton. Latency is drawn from one fixed
 log-normal, so it never drifts unless a caller asks it to.
 """
 
@@ -14,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vigil.inference.replay_data import ReplayBook
-from vigil.inference.replay_model import VARIANT_VERSIONS
 from vigil_client.contracts import InferenceResult, new_request_id
 
 
@@ -23,6 +23,10 @@ class RecordedTraffic:
         self.book = ReplayBook.load(path)
         self.questions = self.book.questions()
         self.rng = random.Random(seed)
+
+    def version(self, variant: str) -> str:
+        """The Triton model version the replay reasoner labels ``variant`` with."""
+        return str(self.book.variant(variant).version)
 
     def result(
         self,
@@ -37,7 +41,10 @@ class RecordedTraffic:
         """One result of ``variant`` for a random question, with ``samples`` extra samples."""
         q = question if question is not None else self.rng.choice(self.questions)
         _, output = self.book.answer(q, variant, 0)
-        extra = [self.book.answer(q, variant, seed)[1] for seed in range(1, samples + 1)]
+        extra = [
+            self.book.answer(q, variant, seed, cross_model=True)[1]
+            for seed in range(1, samples + 1)
+        ]
         median, sigma = latency_ms
         return InferenceResult(
             request_id=new_request_id(),
@@ -46,7 +53,7 @@ class RecordedTraffic:
             output=output,
             samples=extra,
             model_name="replay-reasoner",
-            model_version=str(VARIANT_VERSIONS[variant]),
+            model_version=self.version(variant),
             latency_ms=self.rng.lognormvariate(0, sigma) * median,
             product=product,
             metadata=dict(metadata or {}),

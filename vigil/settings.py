@@ -22,7 +22,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GSM8K = REPO_ROOT.parent / "shared" / "data" / "gsm8k" / "model_solutions.jsonl"
 DEFAULT_GSM8K_TRAIN = DEFAULT_GSM8K.with_name("train.jsonl")
+# Recorded outputs of current models (free-form chain of thought; ../shared/data/external).
+EXTERNAL_DATA = REPO_ROOT.parent / "shared" / "data" / "external"
+DEFAULT_REPLAY_FILES = tuple(
+    EXTERNAL_DATA / name / "model_solutions.jsonl"
+    for name in ("re2_gsm8k", "processbench_gsm8k", "faithfulcot_gsm8k")
+)
 
+# The GPT-3 file's variants, for the benchmarks and tests that read that file. The replay
+# reasoner does not use this list: it discovers the variants of whatever files it serves.
 VARIANTS = ("175b_verification", "175b_finetuning", "6b_verification", "6b_finetuning")
 
 
@@ -228,10 +236,23 @@ class VigilSettings(BaseSettings):
 
     # The served model.
     model_name: str = "replay-reasoner"
-    replay_variant: str = Field(
-        default="175b_verification", pattern="^(175b|6b)_(verification|finetuning)$"
-    )
+    # The GPT-3 file (eval's and the monitor's default data; one of the replay's files).
     gsm8k_path: Path = DEFAULT_GSM8K
+    # What the replay reasoner serves (inference/replay_plan.py). Its recorded files (empty:
+    # DEFAULT_REPLAY_FILES and gsm8k_path; every variant of each is discovered from it), the
+    # variant ``model_name`` and ``trtllm_model_name`` serve (``file:name``, or a name one
+    # file has), and their Triton version label (0: the variant's own number; set it to
+    # swap the recorded model behind an unchanged label).
+    replay_files: list[Path] = Field(default_factory=list)
+    replay_variant: str = Field(default="re2_gsm8k:gpt-4o-mini_zs-cot", min_length=1)
+    replay_version: int = Field(default=0, ge=0)
+    # Further replay models, each a Triton model in the vLLM contract that the gateway routes
+    # to: model name -> variant, or ``variant@version`` for a fixed version label.
+    replay_models: dict[str, str] = Field(default_factory=dict)
+    # Self-consistency samples: ``same`` gives every seed the served variant's one recorded
+    # output (a greedy model); ``cross-model`` gives other seeds other variants of the same
+    # file: agreement between different models, not self-consistency.
+    replay_samples: str = Field(default="same", pattern="^(same|cross-model)$")
     # The contract adapter the gateway uses for ``model_name`` (vllm, trtllm, or a dotted
     # path); the models it routes to besides are ``gateway.models``.
     model_adapter: str = "vllm"
@@ -243,9 +264,7 @@ class VigilSettings(BaseSettings):
     replay_unbatched_model: str = ""
     # The variant that answers counterfactual probes (a recorded question with names or
     # pronouns swapped); empty: the served variant, i.e. a model insensitive to the swap.
-    replay_counterfactual_variant: str = Field(
-        default="", pattern="^$|^(175b|6b)_(verification|finetuning)$"
-    )
+    replay_counterfactual_variant: str = ""
 
     # Kafka layout.
     topic_partitions: int = Field(default=4, ge=1, le=256)
@@ -351,9 +370,14 @@ class VigilSettings(BaseSettings):
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if isinstance(value, dict | list):
                 # Complex settings travel as JSON, which is how pydantic-settings reads them.
-                text = orjson.dumps(value).decode()
+                text = orjson.dumps(value, default=str).decode()
             out[f"VIGIL_{name.upper()}"] = text
         return out
+
+    @property
+    def replay_paths(self) -> list[Path]:
+        """The files the replay reasoner reads."""
+        return list(self.replay_files) or [*DEFAULT_REPLAY_FILES, self.gsm8k_path]
 
     @property
     def logs_dir(self) -> Path:

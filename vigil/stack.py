@@ -81,8 +81,11 @@ def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) 
             print(f"  console:  {settings.console.url}")
             print("  login:    reviewer / vigil-demo   (lead / vigil-demo)")
             print(f"  kafka:    {settings.kafka_bootstrap}   redis: {settings.redis_url}")
+            label = f" as v{settings.replay_version}" if settings.replay_version else ""
             print(
-                f"  triton:   {settings.triton_grpc_url} (gRPC), serving {settings.replay_variant}"
+                f"  triton:   {settings.triton_grpc_url} (gRPC), {settings.model_name} serving "
+                f"{settings.replay_variant}{label}"
+                + "".join(f", {n} = {v}" for n, v in settings.replay_models.items())
             )
             if demo:
                 sup.start(

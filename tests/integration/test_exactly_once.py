@@ -26,7 +26,7 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.conftest import isolated_settings
+from tests.conftest import GPT3_REPLAY, isolated_settings
 from tests.topic_reader import TopicReader
 from vigil.inference.runner import GROUP_ID as GATEWAY_GROUP
 from vigil.inference.server import triton_process
@@ -57,6 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Supervisor
         worker_session_timeout_s=6.0,
         gateway_sample_share=0.5,
         gateway_extra_samples_per_s=10_000.0,
+        **GPT3_REPLAY,
     )
     with Supervisor(settings.logs_dir) as sup:
         sup.start(redis_process(settings))

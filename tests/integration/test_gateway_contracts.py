@@ -16,7 +16,8 @@ from vigil.inference.client import ModelRoute, TritonClient
 from vigil.inference.exceptions import ModelCallError
 from vigil.inference.gateway import Gateway
 from vigil.inference.replay_data import ReplayBook
-from vigil.inference.replay_model import VARIANT_VERSIONS, count_tokens, truncate_tokens
+from vigil.inference.replay_model import count_tokens, truncate_tokens
+from vigil.inference.replay_plan import load_replay_book, replay_version, served_replay
 from vigil.inference.runner import routes_from_settings
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import REPO_ROOT, VigilSettings
@@ -39,8 +40,8 @@ def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
     stack: Supervisor, stack_settings: VigilSettings
 ) -> None:
     s = stack_settings
-    book = ReplayBook.load(s.gsm8k_path)
-    q1, q2, q3 = book.questions()[10:13]
+    book = load_replay_book(s)
+    q1, q2, q3 = book.questions(s.replay_variant)[10:13]
     meta = {"locale": "en-GB", "segment": "grade-5"}
     with VigilClient(s.kafka_bootstrap, product="contracts-it", tenant="school-7") as client:
         vllm_id = client.submit(q1, metadata=meta, samples=3)
@@ -53,10 +54,13 @@ def test_both_llm_contracts_serve_k_samples_with_versions_tokens_and_metadata(
 
     got = consume_until(s, topics.RESULTS, [vllm_id, trt_id, short_id], timeout_s=120)
     results = {rid: InferenceResult.from_json(got[rid][0]) for rid in (vllm_id, trt_id, short_id)}
-    version = str(VARIANT_VERSIONS[s.replay_variant])
+    version = str(replay_version(s, book))
+    served = served_replay(s, book)
+    # The session stack's samples are the file's other variants (conftest.GPT3_REPLAY).
+    assert served.cross_model
 
     def recorded(q: str, seed: int) -> str:
-        return book.answer(q, s.replay_variant, seed)[1]
+        return served.answer(q, seed)
 
     # vLLM contract: decoupled stream, the prompt not echoed, per-response token counts summed.
     r = results[vllm_id]
@@ -93,11 +97,11 @@ async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
     stack: Supervisor, stack_settings: VigilSettings
 ) -> None:
     s = stack_settings
-    book = ReplayBook.load(s.gsm8k_path)
+    book = load_replay_book(s)
     # 48 known and 16 unknown questions, interleaved and all in flight at once: while Triton
     # runs one call the others queue, and the dynamic batcher merges them (up to 64).
     mix: list[tuple[str, bool]] = []
-    for i, q in enumerate(book.questions()[40:88]):
+    for i, q in enumerate(book.questions(s.replay_variant)[40:88]):
         mix.append((q, True))
         if i % 3 == 0:
             mix.append((f"What is the airspeed of unladen swallow number {i}?", False))
@@ -128,7 +132,7 @@ async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
     for (q, ok), request, h in zip(mix, requests, handled, strict=True):
         if ok:
             assert h.result is not None, h.dead_letter
-            assert h.result.output == book.answer(q, s.replay_variant)[1]
+            assert h.result.output == served_replay(s, book).answer(q)
             assert h.result.adapter == "trtllm-pytriton"
         else:
             letter = h.dead_letter

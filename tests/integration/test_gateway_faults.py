@@ -18,7 +18,7 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from tests.conftest import isolated_settings
+from tests.conftest import GPT3_REPLAY, isolated_settings
 from vigil.inference.replay_data import ReplayBook
 from vigil.inference.runner import GROUP_ID, STATS_FILE
 from vigil.inference.server import triton_process
@@ -50,6 +50,7 @@ def fault_settings(tmp_path_factory: pytest.TempPathFactory) -> VigilSettings:
         gateway_breaker_open_s=0.5,
         gateway_breaker_max_open_s=4.0,
         triton_timeout_s=10.0,
+        **GPT3_REPLAY,
     )
 
 

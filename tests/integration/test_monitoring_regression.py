@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer
 
-from tests.conftest import isolated_settings
-from vigil.inference.replay_data import ReplayBook
+from tests.conftest import GPT3_REPLAY, isolated_settings
+from vigil.inference.replay_plan import load_replay_book
 from vigil.inference.server import triton_process
 from vigil.reviewers.redis_server import redis_process
 from vigil.settings import VigilSettings
@@ -58,7 +58,7 @@ def regression_stack(
     settings = isolated_settings(
         run_dir,
         topic_partitions=2,
-        replay_variant="175b_verification",
+        **{**GPT3_REPLAY, "replay_variant": "175b_verification"},
         # Every request gets its samples: no budget cut in the middle of the test.
         gateway_extra_samples_per_s=1_000_000.0,
         monitor_app_id=APP_ID,
@@ -96,7 +96,10 @@ def test_a_model_swap_raises_a_drift_alert_within_two_windows(
     sup, settings = regression_stack
     t0 = time.monotonic()
     store = MonitorStore.from_url(settings.redis_url, APP_ID)
-    questions = ReplayBook.load(settings.gsm8k_path).questions()
+    book = load_replay_book(settings)
+    questions = book.questions(settings.replay_variant)
+    healthy, weak = (str(book.variant(v).version) for v in ("175b_verification", "6b_finetuning"))
+    assert healthy != weak
     sent = 0
 
     def publish(n: int) -> None:
@@ -112,7 +115,7 @@ def test_a_model_swap_raises_a_drift_alert_within_two_windows(
     wait_for("2 windows before the switch", lambda: len(store.window_ids()) >= 2, 300)
     before = store.windows()
     assert len(before) == 2 and [a for a in store.alerts() if a.kind == "drift"] == []
-    assert all(w["model_versions"] == {"1": W} for w in before)
+    assert all(w["model_versions"] == {healthy: W} for w in before)
 
     # The switch: Triton restarted serving 6b_finetuning, a new model version.
     sup.stop("triton")
@@ -131,7 +134,7 @@ def test_a_model_swap_raises_a_drift_alert_within_two_windows(
     moved = {f.name for f in alert.features}
     assert moved - {"model_version"}, moved
     assert {"self_consistency", "flagged", "answer_format", "check_self_consistency"} & moved
-    assert alert.model_versions == ["4"]
+    assert alert.model_versions == [weak]
     # The same record on monitor.alerts.
     consumer = KafkaConsumer(
         topics.ALERTS,

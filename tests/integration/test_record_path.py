@@ -12,8 +12,9 @@ import uuid
 import orjson
 from kafka import KafkaProducer
 
-from tests.conftest import consume_until
+from tests.conftest import MODERN_REPLAY_MODELS, consume_until
 from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_plan import load_replay_book, replay_plan
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.streams import topics
@@ -21,7 +22,7 @@ from vigil.streams.checks.routing import RANDOM_SAMPLE
 from vigil.streams.checks.steps import check_steps
 from vigil.supervisor import Supervisor
 from vigil_client.client import VigilClient
-from vigil_client.contracts import DeadLetter, ReviewDecision, ScreeningOutcome
+from vigil_client.contracts import DeadLetter, InferenceResult, ReviewDecision, ScreeningOutcome
 
 
 def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
@@ -110,6 +111,70 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
     first = ReviewDecision.from_json(on_kafka[a][0])
     assert first.decision == "correct" and first.corrected_answer == "42"
     assert first.product == "it-test" and first.metadata == {"locale": "en-GB"}
+
+
+def test_current_models_free_form_output_goes_the_whole_path_under_its_own_labels(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    """Replay models of Re2's gpt-4o-mini and ProcessBench's Qwen2.5-7B (free-form chain of
+    thought, no `A:` line), served beside the default one, end to end. What the checks make
+    of the text is theirs to say; here: every result arrives with its model's recorded text,
+    samples and labels, is screened exactly once, and a queued one is in the review queue as
+    the model wrote it."""
+    s = stack_settings
+    book = load_replay_book(s)
+    plan = {m.model_name: m for m in replay_plan(s, book)}
+    rng = random.Random(13)
+    sent: dict[str, tuple[str, str]] = {}  # request id -> (model, question)
+    held: list[str] = []
+    with VigilClient(s.kafka_bootstrap, product="it-modern") as client:
+        for model in MODERN_REPLAY_MODELS:
+            questions = book.questions(plan[model].replayed.variant)
+            for i, q in enumerate(rng.sample(questions, 6)):
+                # One held per model: queued whatever the checks say, so its item is there.
+                rid = client.submit(q, model=model, samples=2, hold_for_review=i == 0)
+                sent[rid] = (model, q)
+                if i == 0:
+                    held.append(rid)
+        client.flush()
+
+    results = consume_until(s, topics.RESULTS, sent, timeout_s=180)
+    assert set(sent) <= set(results), "some requests got no result"
+    for rid, (model, q) in sent.items():
+        [raw] = results[rid]
+        r = InferenceResult.from_json(raw)
+        served = plan[model]
+        variant = book.variant(served.replayed.variant)
+        # The labels say which recorded model wrote it: the route's name and that variant's
+        # version in its file (not the default model's).
+        assert (r.model_name, r.model_version) == (model, str(variant.version))
+        assert variant.id == MODERN_REPLAY_MODELS[model]
+        assert r.output == served.replayed.answer(q)
+        assert r.output == (book.recorded(q, variant.id) or ("", False))[0]
+        assert r.samples == [served.replayed.answer(q, 1)]
+        assert "<<" not in r.output and "\nA:" not in r.output  # not the GPT-3 format
+        assert r.output_tokens is not None and r.output_tokens > 0
+
+    screened = consume_until(s, topics.SCREENED, sent, timeout_s=180)
+    assert set(sent) <= set(screened), "some results were never screened"
+    queue = ReviewQueue.from_url(s.redis_url)
+    for rid, (model, q) in sent.items():
+        outcomes = [ScreeningOutcome.from_json(v) for v in screened[rid]]
+        assert len({o.verdict for o in outcomes}) == 1, outcomes
+        verdict = outcomes[0].verdict
+        assert verdict in ("clean", "queued") and outcomes[0].checks
+        if rid in held:
+            assert verdict == "queued"
+        if verdict == "queued":
+            item = queue.get(rid)
+            assert item is not None and item.product == "it-modern"
+            assert (item.model_name, item.model_version) == (
+                model,
+                str(plan[model].version),
+            )
+            assert item.output == plan[model].replayed.answer(q) and item.prompt == q
+    dead = set(consume_until(s, topics.RESULTS_DLQ, sent, timeout_s=5)) & set(sent)
+    assert not dead, f"results dead-lettered by the worker: {sorted(dead)}"
 
 
 def test_bad_requests_are_dead_lettered_with_a_reason_and_the_gateway_keeps_going(

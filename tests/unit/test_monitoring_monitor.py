@@ -133,13 +133,14 @@ async def test_a_model_swap_raises_one_drift_alert_and_routes_samples_to_review(
     [alert] = rig.publisher.alerts
     moved = [f.name for f in alert.features]
     assert {"self_consistency", "flagged", "answer_format"} & set(moved), moved
-    assert alert.model_versions == ["4"] and alert.window_rows == W
+    weak_version = traffic().version(WEAK)
+    assert alert.model_versions == [weak_version] and alert.window_rows == W
     # Its samples are in the review queue, tagged with the alert.
     assert len(alert.sample_request_ids) == 3
     for rid in alert.sample_request_ids:
         item = rig.queue.get(rid)
         assert item is not None and item.alert_id == alert.alert_id and "drift" in item.tags
-        assert item.model_version == "4"
+        assert item.model_version == weak_version
     assert alert.links[0].endswith(f"?item={alert.sample_request_ids[0]}")
     # Back to 175B: resolved once, same alert id.
     assert await feed(monitor, HEALTHY, 2 * W) == ["drift:resolved"]
@@ -147,7 +148,7 @@ async def test_a_model_swap_raises_one_drift_alert_and_routes_samples_to_review(
     # Everything is stored for the console.
     windows = rig.store.windows(100)
     assert len(windows) == 9 and windows[0]["window_id"] > windows[-1]["window_id"]
-    weak = [w for w in windows if w["model_versions"] == {"4": W}]
+    weak = [w for w in windows if w["model_versions"] == {weak_version: W}]
     assert len(weak) == 4 and all(w["drift"]["drifted"] for w in weak)
     assert rig.store.snapshot(windows[0]["window_id"])
     assert [a.status for a in rig.store.alerts()] == ["resolved"]  # one record per alert id

@@ -11,13 +11,13 @@ from vigil.inference.exceptions import InferenceError, ReplayDataError, UnknownQ
 from vigil.inference.replay_data import ReplayBook
 from vigil.inference.replay_model import (
     ERROR_OUTPUT,
-    VARIANT_VERSIONS,
+    Replayed,
     count_tokens,
     make_infer_func,
     make_trtllm_infer_func,
     truncate_tokens,
 )
-from vigil.settings import DEFAULT_GSM8K, VARIANTS
+from vigil.settings import DEFAULT_GSM8K, DEFAULT_REPLAY_FILES, VARIANTS
 
 ROW: dict[str, Any] = {
     "question": "Tom has 3 apples and buys 2 more. How many?",
@@ -33,23 +33,38 @@ ROW: dict[str, Any] = {
 def book(tmp_path: Path) -> ReplayBook:
     p = tmp_path / "s.jsonl"
     p.write_bytes(orjson.dumps(ROW) + b"\n")
-    return ReplayBook.load(p)
+    return ReplayBook.load(p)  # its variants are s:175b_verification, ...
+
+
+def cross(book: ReplayBook, variant: str = "175b_verification") -> Replayed:
+    """The served variant, its samples other variants (cross-model agreement)."""
+    return Replayed(book, variant, cross_model=True)
 
 
 def test_lookup_ignores_whitespace_and_case(book: ReplayBook) -> None:
     v, sol = book.answer("  tom has 3 apples and   buys 2 more. HOW many?", "6b_finetuning")
-    assert v == "6b_finetuning" and sol.startswith("sol 6b_finetuning")
+    assert v == "s:6b_finetuning" and sol.startswith("sol 6b_finetuning")
 
 
-def test_seeds_map_to_distinct_recorded_variants(book: ReplayBook) -> None:
-    used = {book.answer(ROW["question"], "175b_verification", seed)[0] for seed in range(4)}
-    assert used == set(VARIANTS)
-    assert book.answer(ROW["question"], "175b_verification", 0)[0] == "175b_verification"
+def test_a_recorded_model_gives_every_seed_its_one_output(book: ReplayBook) -> None:
+    # One recorded output per model and question: a seed can't make another one.
+    texts = {book.answer(ROW["question"], "175b_verification", seed)[1] for seed in range(4)}
+    assert texts == {"sol 175b_verification\nA: 0"}
+
+
+def test_cross_model_seeds_map_to_distinct_recorded_variants(book: ReplayBook) -> None:
+    q = ROW["question"]
+    used = {book.answer(q, "175b_verification", seed, cross_model=True)[0] for seed in range(4)}
+    assert used == {f"s:{v}" for v in VARIANTS}
+    chosen = book.answer(q, "175b_verification", 0, cross_model=True)[0]
+    assert chosen == "s:175b_verification"
 
 
 def test_unknown_question_and_bad_files(book: ReplayBook, tmp_path: Path) -> None:
     with pytest.raises(UnknownQuestion):
         book.answer("What is love?", "175b_verification")
+    with pytest.raises(ReplayDataError, match=r"unknown replay variant 'gpt-5'.*s:6b_finetuning"):
+        book.answer(ROW["question"], "gpt-5")
     with pytest.raises(ReplayDataError):
         ReplayBook.load(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
@@ -71,23 +86,25 @@ class Req:
 
 
 def test_infer_func_follows_the_vllm_contract(book: ReplayBook) -> None:
-    infer = make_infer_func(book, "175b_verification")
+    infer = make_infer_func(cross(book))
     q = ROW["question"].encode()
     echoed = list(infer([Req(text_input=q)]))
     assert echoed[0][0]["text_output"][0].decode().startswith(ROW["question"])
     plain = list(
         infer([Req(text_input=q, exclude_input_in_output=True, sampling_parameters=b'{"seed": 2}')])
     )
+    # seed 2: the variant two after the served one in the file (cross-model samples)
     assert plain[0][0]["text_output"][0].decode().startswith("sol 6b_verification")
     with pytest.raises(InferenceError, match="exclude_input_in_output"):
         list(infer([Req(text_input=q, stream=True)]))
     with pytest.raises(UnknownQuestion):
         list(infer([Req(text_input=b"unknown")]))
-    assert VARIANT_VERSIONS["175b_verification"] != VARIANT_VERSIONS["6b_finetuning"]
+    # Versions number the file's variants: another recorded model is another version.
+    assert [book.variant(v).version for v in VARIANTS] == [1, 2, 3, 4]
 
 
 def test_vllm_token_counts_are_per_response_and_sum_to_the_output(book: ReplayBook) -> None:
-    infer = make_infer_func(book, "175b_verification")
+    infer = make_infer_func(cross(book))
     q = ROW["question"].encode()
     true = {"exclude_input_in_output": True}
     streamed = list(
@@ -132,7 +149,7 @@ class BatchReq:
 
 
 def test_trtllm_infer_func_follows_the_ensemble_contract(book: ReplayBook) -> None:
-    infer = make_trtllm_infer_func(book, "175b_verification")
+    infer = make_trtllm_infer_func(cross(book))
     q = ROW["question"].encode()
     two = BatchReq(
         text_input=np.array([[q], [q]], dtype=object),
@@ -170,7 +187,7 @@ def one(prompt: bytes, reports: bool = True, **data: np.ndarray) -> BatchReq:
 
 
 def test_a_failed_request_fails_alone_in_its_dynamic_batch(book: ReplayBook) -> None:
-    infer = make_trtllm_infer_func(book, "175b_verification")
+    infer = make_trtllm_infer_func(cross(book))
     q = ROW["question"].encode()
     excluded = np.array([[True]])
     batch = [
@@ -195,7 +212,7 @@ def test_a_client_that_does_not_ask_for_the_error_output_gets_the_call_error(
     book: ReplayBook,
 ) -> None:
     # PyTriton drops outputs a request did not ask for: an answer-less success would be silent.
-    infer = make_trtllm_infer_func(book, "175b_verification")
+    infer = make_trtllm_infer_func(cross(book))
     q = ROW["question"].encode()
     answered = infer([one(q, reports=False)])
     assert set(answered[0]) == {"text_output"}
@@ -207,10 +224,117 @@ def test_a_client_that_does_not_ask_for_the_error_output_gets_the_call_error(
         infer([unnamed])
 
 
-@pytest.mark.skipif(not DEFAULT_GSM8K.exists(), reason="shared GSM8K data not present")
-def test_the_real_file_loads() -> None:
-    book = ReplayBook.load(DEFAULT_GSM8K)
-    assert len(book) > 1000
+SHARED = (*DEFAULT_REPLAY_FILES, DEFAULT_GSM8K)
+
+
+@pytest.mark.skipif(not all(p.exists() for p in SHARED), reason="shared data not present")
+def test_the_shared_files_load_with_every_variant_discovered() -> None:
+    book = ReplayBook.load(*SHARED)
+    assert len(book) == 1055  # the other files' questions are among the GPT-3 file's
+    by_file: dict[str, list[str]] = {}
+    for v in book.variants.values():
+        by_file.setdefault(v.file, []).append(v.name)
+    assert set(by_file["gsm8k"]) == set(VARIANTS)
+    assert "gpt-4o-mini_zs-cot" in by_file["re2_gsm8k"] and len(by_file["re2_gsm8k"]) == 6
+    assert "gpt-4" in by_file["faithfulcot_gsm8k"] and len(by_file["faithfulcot_gsm8k"]) == 6
+    # ProcessBench: the mixed variant, then one variant per generator that wrote its rows.
+    assert by_file["processbench_gsm8k"][0] == "processbench"
+    assert "Qwen2.5-7B-Instruct" in by_file["processbench_gsm8k"]
+    assert len(book.questions("processbench")) == 155
+    assert len(book.questions("re2_gsm8k:gpt-4o-mini_zs-cot")) == 1047
+    # Free-form output is served as recorded: no `A:` line, the answer where the model put it.
+    q = book.questions("gpt-4o-mini_zs-cot")[0]
+    text = Replayed(book, "gpt-4o-mini_zs-cot").answer(q)
+    assert text == book.recorded(q, "re2_gsm8k:gpt-4o-mini_zs-cot")[0]  # type: ignore[index]
+    assert "\\boxed{" in text and "\nA:" not in text
+    # A name-swapped question (a counterfactual probe) finds its recording in the new files too.
+    swapped = "Maria " + q.split(" ", 1)[1] if q.split(" ", 1)[0] == "A" else None
+    if swapped is not None:
+        assert Replayed(book, "gpt-4o-mini_zs-cot").answer(swapped) == text
+
+
+def test_several_files_name_their_variants_and_a_shared_name_must_be_qualified(
+    tmp_path: Path,
+) -> None:
+    gpt3, modern = tmp_path / "gpt3" / "model_solutions.jsonl", tmp_path / "modern.jsonl"
+    gpt3.parent.mkdir()
+    gpt3.write_bytes(orjson.dumps(ROW) + b"\n")
+    row = {
+        "question": ROW["question"],
+        "gpt-4o-mini": {"is_correct": True, "solution": "3 + 2 = 5.\nThe answer is $\\boxed{5}$."},
+        "175b_verification": {"is_correct": False, "solution": "So Tom has 6 apples."},
+    }
+    modern.write_bytes(orjson.dumps(row) + b"\n")
+    book = ReplayBook.load(gpt3, modern)
+    assert book.variant("gpt-4o-mini").id == "modern:gpt-4o-mini"
+    assert book.variant("modern:gpt-4o-mini").version == 1
+    assert book.variant("gpt3:6b_finetuning").version == 4
+    with pytest.raises(ReplayDataError, match="several files: say gpt3:175b_verification"):
+        book.variant("175b_verification")
+    assert book.answer(ROW["question"], "modern:175b_verification")[1] == "So Tom has 6 apples."
+    # Cross-model samples stay within the served variant's file.
+    q = ROW["question"]
+    used = {book.answer(q, "gpt-4o-mini", s, cross_model=True)[0] for s in range(5)}
+    assert used == {"modern:gpt-4o-mini", "modern:175b_verification"}
+    with pytest.raises(ReplayDataError, match="same name"):
+        ReplayBook.load(gpt3, gpt3)
+
+
+def test_a_variant_mixing_generators_also_yields_one_variant_per_generator(
+    tmp_path: Path,
+) -> None:
+    def row(question: str, generator: str, text: str) -> bytes:
+        entry = {"is_correct": True, "solution": text, "generator": generator}
+        return orjson.dumps({"question": question, "processbench": entry}) + b"\n"
+
+    p = tmp_path / "pb" / "model_solutions.jsonl"
+    p.parent.mkdir()
+    p.write_bytes(
+        row(ROW["question"], "Llama-8B", "llama on tom")
+        + row(ROW["question"], "Qwen-7B", "qwen on tom")
+        + row("Ann has 7 pears. How many?", "Qwen-7B", "qwen on ann")
+    )
+    book = ReplayBook.load(p)
+    assert [v.name for v in book.variants.values()] == ["processbench", "Llama-8B", "Qwen-7B"]
+    assert book.answer(ROW["question"], "processbench")[1] == "llama on tom"  # the first
+    assert book.answer(ROW["question"], "Qwen-7B")[1] == "qwen on tom"
+    assert book.questions("Llama-8B") == [ROW["question"]]
+    with pytest.raises(UnknownQuestion, match="pb:Llama-8B"):
+        book.answer("Ann has 7 pears. How many?", "Llama-8B")
+    # Cross-model samples of one generator are the other generators' recordings.
+    cross_ids = {book.answer(ROW["question"], "Qwen-7B", s, cross_model=True)[0] for s in (0, 1)}
+    assert cross_ids == {"pb:Qwen-7B", "pb:Llama-8B"}
+
+
+def test_free_form_output_is_truncated_and_streamed_as_recorded(tmp_path: Path) -> None:
+    solution = (
+        "To find the total, add the apples.\n"
+        "\\[ 3 + 2 = 5 \\]\n"
+        "**Answer:** Tom has $\\boxed{5}$ apples."
+    )
+    p = tmp_path / "m.jsonl"
+    row = {"question": ROW["question"], "m1": {"is_correct": True, "solution": solution}}
+    p.write_bytes(orjson.dumps(row) + b"\n")
+    book = ReplayBook.load(p)
+    infer = make_infer_func(Replayed(book, "m1"))
+    q = ROW["question"].encode()
+    streamed = list(infer([Req(text_input=q, stream=True, exclude_input_in_output=True)]))
+    assert "".join(r[0]["text_output"][0].decode() for r in streamed) == solution
+    cut = list(
+        infer(
+            [
+                Req(
+                    text_input=q,
+                    exclude_input_in_output=True,
+                    sampling_parameters=b'{"max_tokens": 12, "seed": 3}',
+                )
+            ]
+        )
+    )
+    assert cut[0][0]["text_output"][0].decode() == "To find the total, add the apples.\n\\[ 3"
+    trt = make_trtllm_infer_func(Replayed(book, "m1"))
+    out = trt([one(q, exclude_input_in_output=np.array([[True]]))])
+    assert out[0]["text_output"][0, 0].decode() == solution
 
 
 def test_counterfactual_prompts_are_answered_like_their_question(tmp_path: Path) -> None:
@@ -219,11 +343,11 @@ def test_counterfactual_prompts_are_answered_like_their_question(tmp_path: Path)
     p.write_bytes(orjson.dumps(ROW) + b"\n" + orjson.dumps(other) + b"\n")
     book = ReplayBook.load(p)
     swapped = "Maria has 3 apples and buys 2 more. How many?"
-    assert book.answer(swapped, "175b_verification")[0] == "175b_verification"
-    biased = book.with_counterfactual_variant("6b_finetuning")
-    assert biased.answer(swapped, "175b_verification")[0] == "6b_finetuning"
+    assert book.answer(swapped, "175b_verification")[0] == "s:175b_verification"
+    biased = Replayed(book, "175b_verification", counterfactual="6b_finetuning")
+    assert biased.answer(swapped) == "sol 6b_finetuning\nA: 3"
     # The recorded question itself is still served as configured.
-    assert biased.answer(ROW["question"], "175b_verification")[0] == "175b_verification"
+    assert biased.answer(ROW["question"]) == "sol 175b_verification\nA: 0"
     with pytest.raises(UnknownQuestion):  # other numbers: another question
         book.answer("Tom has 4 apples and buys 2 more. How many?", "175b_verification")
     with pytest.raises(UnknownQuestion):  # too many words changed
