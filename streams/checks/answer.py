@@ -90,7 +90,7 @@ _OPERATORS = frozenset("+-*/×÷^")  # noqa: RUF001 - the signs models write
 
 
 def _operand(text: str, start: int, end: int) -> bool:
-    before = text[:start].rstrip()[-1:]
+    before = text[:start].rstrip().rstrip("$€£").rstrip()[-1:]
     after = text[end:].lstrip()[:1]
     return (before in _OPERATORS and before != "-") or after in _OPERATORS
 

@@ -91,11 +91,10 @@ _QUANTITY_RE = re.compile(
     r"(?P<num>[-+]?\s*[$€£]?\s*[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+))"
     r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?P<pct>\s*%)?"
 )
-_NUMBER_IN_TEXT_RE = re.compile(
-    r"(?<![\w.,/])(?:[$€£]\s*)?-?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
-    # A unit may follow glued (``240g``, ``5km``), not an ordinal's suffix (``3rd``).
-    r"(?![\d_]|(?:st|nd|rd|th)\b)"
-)
+# A number's digits: thousands separators in groups of three, decimals. A unit may follow
+# glued (``240g``, ``5km``), an ordinal's suffix may not (``3rd``).
+_DIGITS_RE = re.compile(r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
+_ORDINALS = ("st", "nd", "rd", "th")
 _UNIT_WORDS_RE = re.compile(r"[A-Za-z]+\.?|[$€£]")
 _ARITHMETIC_ONLY_RE = re.compile(r"[\d\s.,()+\-*/]+")
 
@@ -187,16 +186,30 @@ def read_number(text: str) -> float | None:
 def numbers_in(text: str) -> tuple[tuple[float, tuple[int, int]], ...]:
     """Every number written in ``text`` with its span (digits only, not words): ``1,200``,
     ``$5.27``, ``-4``, ``.5``; the digits inside a word (``x2``, ``3rd``) are not numbers.
-    Cached: the step, provenance and answer checks read the same steps."""
+    Cached: the step, provenance and answer checks read the same steps.
+
+    The scan finds each run of digits first (a cheap pattern) and then looks at the few
+    characters around it, rather than trying the whole pattern at every position."""
     out: list[tuple[float, tuple[int, int]]] = []
-    ascii_text = _ascii_digits(text)
-    for m in _NUMBER_IN_TEXT_RE.finditer(ascii_text):
-        raw = m.group(0)
-        if raw[0] in "$€£":
-            raw = raw[1:].lstrip()
+    text = _ascii_digits(text)
+    n = len(text)
+    for m in _DIGITS_RE.finditer(text):
+        start, end = m.span()
+        if start and text[start - 1] == ".":
+            start -= 1  # ``.5``
+        before = text[start - 1] if start else ""
+        if before.isalnum() or before == "_" or before in ".,/":
+            continue  # ``x2``, ``3.5``'s tail, ``1/2``'s denominator
+        if end < n and (text[end].isdigit() or text[end] == "_"):
+            continue
+        if text.startswith(_ORDINALS, end) and (end + 2 >= n or not text[end + 2].isalnum()):
+            continue  # ``3rd``
+        raw = text[start:end]
+        if before == "-" and (start < 2 or not text[start - 2].isalnum()):
+            start -= 1
+            raw = "-" + raw
         try:
-            # The pattern admits only digits, one sign, separators and a decimal point.
-            out.append((float(raw.replace(",", "")), m.span()))
+            out.append((float(raw.replace(",", "")), (start, end)))
         except ValueError:
             continue
     return tuple(out)

@@ -57,16 +57,17 @@ def _key(x: float) -> float:
 
 
 def _known(x: float, known: set[float], recent: list[float]) -> bool:
+    """Known, a constant, or ``a + b``, ``a - b``, ``a * b``, ``a / b`` of two known values,
+    ``a`` among the latest ones: a set lookup per ``a`` finds the ``b`` it would need."""
     if x in CONSTANTS or _key(x) in known:
         return True
-    pool = recent[-_MAX_PAIRS_FROM:]
-    target = _key(x)
-    for i, a in enumerate(pool):
-        for b in pool[i:]:
-            if target in (_key(a + b), _key(abs(a - b)), _key(a * b)):
-                return True
-            if (b and _key(a / b) == target) or (a and _key(b / a) == target):
-                return True
+    for a in recent[-_MAX_PAIRS_FROM:]:
+        if _key(x - a) in known or _key(a - x) in known or _key(x + a) in known:
+            return True  # x = a + b, x = a - b, x = b - a
+        if a and (_key(x / a) in known or _key(x * a) in known):
+            return True  # x = a * b, x = b / a
+        if x and _key(a / x) in known:
+            return True  # x = a / b
     return False
 
 
