@@ -65,10 +65,11 @@ def write_reliability(out: Path, reports: list[dict[str, Any]], source: Path) ->
     """The console's check reliability file (``dashboard/reliability.py`` reads it): the
     eval's report with where it came from."""
     doc = {
-        "source": f"vigil eval on {source.name} (labelled GSM8K, {reports[0]['n']} questions "
-        f"x {len(reports)} model variants)",
+        "source": f"vigil eval on {source.parent.name}/{source.name} (labelled GSM8K, "
+        f"{reports[0]['n']} questions x {len(reports)} model variants, k = 1)",
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": f"vigil eval --reliability-file {out.name}",
+        "command": f"vigil eval --file {source.parent.name}/{source.name} "
+        f"--reliability-file {out.name}",
         "reports": reports,
     }
     out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
