@@ -188,7 +188,7 @@ def main() -> int:
         f"\nerror rate of the held-out results: {truth:.2%} of {len(test)}; "
         f"{len(strata.get('queued', []))} queued (all reviewed), "
         f"{len(strata.get('clean', []))} clean "
-        f"({rate:.0%} reviewed); mean fitted P(wrong) {sum(f.values()) / len(f):.2%}"
+        f"({rate:.0%} reviewed); mean prediction {sum(f.values()) / len(f):.2%}"
     )
     hits = {"ppi": 0, "classical": 0}
     widths: dict[str, list[float]] = {"ppi": [], "classical": []}

@@ -106,7 +106,83 @@ def test_checks_page_says_how_to_turn_sampling_on(
     _settle(ReviewQueue(console_env), make_item("f1"), "approve")
     at = _checks_page("reviewer1")
     assert any(t.startswith("Items settled in this period: 1. ") for t in texts(at))
-    (info,) = [i.value for i in at.info]
+    (info,) = [i.value for i in at.info if "random-sample" in i.value]
     assert "No random-sample reviews" in info and "clean_rate" in info
     assert "VIGIL_CHECKS_CONFIG" in info
     assert not at.metric
+
+
+def _error_rate_windows(client: redis.Redis) -> None:
+    """Two monitor windows with the error-rate block the monitor stores, computed by the same
+    code (streams/calibration/production.py) from a known population: 900 clean results at
+    predicted 5 % (10 % really wrong in the sample), 100 queued at 80 %."""
+    from tests.dashboard.monitor_data import window_summary
+    from vigil.streams.calibration.production import (
+        LabelledRow,
+        estimate_groups,
+        merge_pools,
+        window_pools,
+    )
+    from vigil.streams.monitoring.store import MonitorStore
+
+    rows = [{"risk_score": 0.05, "verdict": "clean", "model_version": "m1"}] * 900
+    rows += [{"risk_score": 0.8, "verdict": "queued", "model_version": "m1"}] * 100
+    pools = window_pools(rows, [])["prior"]
+    labels = [LabelledRow("clean", ("all", "model:m1"), i < 4, 0.05) for i in range(40)]
+    labels += [LabelledRow("queued", ("all", "model:m1"), i < 70, 0.8) for i in range(100)]
+    found = estimate_groups(merge_pools([pools]), labels)
+    store = MonitorStore(client, "vigil-monitor")
+    for n, at in enumerate((1_700_000_000.0, 1_700_000_600.0), 1):
+        summary = window_summary(n, at, drifted=False)
+        summary["error_rate"] = {
+            "model": {"version": "prior"},
+            "since": at - 3600,
+            "windows": n,
+            "labels": len(labels),
+            "groups": [g.to_dict() for g in found.values()],
+            "recent": None,
+            "earlier": None,
+            "risen": False,
+        }
+        store.put_window(summary["window_id"], at, summary, None, None)
+
+
+def test_checks_page_shows_the_estimated_error_rate_and_check_agreement(
+    console_env: redis.Redis, make_item: MakeItem
+) -> None:
+    _error_rate_windows(console_env)
+    queue = ReviewQueue(console_env)
+    _settle(queue, make_item("alarm"), "approve")  # "arithmetic" flagged; reviewers approved
+    _settle(queue, make_item("hit"), "reject")
+    miss = make_item("miss", route=RANDOM_SAMPLE, checks=CLEAN)
+    _settle(queue, miss, "reject")  # self_consistency did not flag; reviewers found it wrong
+
+    at = _checks_page("viewer1")
+    # 0.9 x 10 % + 0.1 x 70 % = 16 %, the clean stratum's interval carried over.
+    assert metric(at, "Estimated wrong") == "16.0%"
+    table = _table(at, "group")
+    overall = table.to_dict("records")[0]
+    assert overall["group"] == "all" and overall["screened"] == 1000
+    assert overall["reviewed"] == 140 and overall["model alone"] == "12.5%"
+    assert overall["wrong among reviewed"] == "52.9%"  # 74 of 140: the naive, biased rate
+    assert overall["95% CI"] and overall["labels alone 95% CI"]
+    assert any(t.startswith("Risk model in use: prior: the hand weights") for t in texts(at))
+    assert any(t.startswith("Estimated share wrong over time") for t in texts(at))
+
+    agreement = {
+        r["check"]: r
+        for df in at.dataframe
+        if "Cohen's kappa" in df.value.columns
+        for r in df.value.to_dict("records")
+    }
+    arithmetic = agreement["arithmetic"]
+    assert (arithmetic["flagged, found wrong"], arithmetic["flagged, approved"]) == (1, 1)
+    consistency = agreement["self_consistency"]
+    assert consistency["not flagged, found wrong"] == 2 and consistency["items"] == 3
+    # A disagreement opens in the item page.
+    at.selectbox(key="agree_check").set_value("arithmetic").run()
+    assert at.selectbox(key="agree_item").options == ["alarm  (flagged, approved)"]
+    at.button(key="agree_open").click().run()
+    assert not at.exception, at.exception
+    assert miss.prompt in texts(at)  # the item page, with the item's text
+    assert at.query_params["item"] in ("alarm", ["alarm"])
