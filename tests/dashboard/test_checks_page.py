@@ -9,9 +9,11 @@ from typing import Any
 import redis
 
 from tests.dashboard.apptest_helpers import HOSTILE, errors, login, markdowns, metric, start, texts
+from tests.dashboard.monitor_data import error_rate_block, window_summary
 from tests.reviewers.helpers import decision
 from vigil.reviewers.outcomes import RANDOM_SAMPLE
 from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.monitoring.store import MonitorStore
 from vigil_client.contracts import CheckResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
@@ -113,37 +115,10 @@ def test_checks_page_says_how_to_turn_sampling_on(
 
 
 def _error_rate_windows(client: redis.Redis) -> None:
-    """Two monitor windows with the error-rate block the monitor stores, computed by the same
-    code (streams/calibration/production.py) from a known population: 900 clean results at
-    predicted 5 % (10 % really wrong in the sample), 100 queued at 80 %."""
-    from tests.dashboard.monitor_data import window_summary
-    from vigil.streams.calibration.production import (
-        LabelledRow,
-        estimate_groups,
-        merge_pools,
-        window_pools,
-    )
-    from vigil.streams.monitoring.store import MonitorStore
-
-    rows = [{"risk_score": 0.05, "verdict": "clean", "model_version": "m1"}] * 900
-    rows += [{"risk_score": 0.8, "verdict": "queued", "model_version": "m1"}] * 100
-    pools = window_pools(rows, [])["prior"]
-    labels = [LabelledRow("clean", ("all", "model:m1"), i < 4, 0.05) for i in range(40)]
-    labels += [LabelledRow("queued", ("all", "model:m1"), i < 70, 0.8) for i in range(100)]
-    found = estimate_groups(merge_pools([pools]), labels)
     store = MonitorStore(client, "vigil-monitor")
     for n, at in enumerate((1_700_000_000.0, 1_700_000_600.0), 1):
         summary = window_summary(n, at, drifted=False)
-        summary["error_rate"] = {
-            "model": {"version": "prior"},
-            "since": at - 3600,
-            "windows": n,
-            "labels": len(labels),
-            "groups": [g.to_dict() for g in found.values()],
-            "recent": None,
-            "earlier": None,
-            "risen": False,
-        }
+        summary["error_rate"] = error_rate_block(at, n)
         store.put_window(summary["window_id"], at, summary, None, None)
 
 
