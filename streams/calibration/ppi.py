@@ -12,7 +12,9 @@ picks ``lam = Cov(Y, f) / Var(f)`` on the sample (clipped to [0, 1]), so a usele
 (``lam`` ~ 0) costs nothing against the sample alone, and ``lam = 0`` *is* the sample alone.
 The estimand is the share among these ``N`` results (not a mean over a larger population),
 so the prediction term has no sampling error and the variance is the rectifier's, with the
-finite-population correction: ``S^2(Y - lam f) / n * (1 - n / N)``. The interval holds
+finite-population correction: ``S^2(Y - lam f) / n * (1 - n / N)``; the interval is the CLT's
+with Student's t quantile (``n - 1`` degrees of freedom; Welch-Satterthwaite across strata),
+which matters at the few dozen labels a small segment has. The interval holds
 whatever the model's quality (only the sample's randomness enters), and is narrower the better
 ``f`` tracks ``Y``. Strata (clean results sampled at one rate, queued ones at another) are
 estimated apart and combined by their sizes (``combine``).
@@ -27,6 +29,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+
+from scipy.stats import t as student_t
 
 __all__ = ["Z95", "Estimate", "LabelSums", "Pool", "classical", "combine", "ppi"]
 
@@ -103,20 +107,25 @@ class Estimate:
     n_labelled: int
     n_total: int
     lam: float = 0.0
+    df: float = math.inf  # degrees of freedom of the variance estimate
+
+    @property
+    def quantile(self) -> float:
+        return Z95 if math.isinf(self.df) else float(student_t.ppf(0.975, max(1.0, self.df)))
 
     @property
     def low(self) -> float:
-        return max(0.0, self.value - Z95 * self.se)
+        return max(0.0, self.value - self.quantile * self.se)
 
     @property
     def high(self) -> float:
-        return min(1.0, self.value + Z95 * self.se)
+        return min(1.0, self.value + self.quantile * self.se)
 
     @property
     def width(self) -> float:
         return self.high - self.low
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return {
             "value": self.value,
             "low": self.low,
@@ -125,6 +134,7 @@ class Estimate:
             "n_labelled": self.n_labelled,
             "n_total": self.n_total,
             "lam": self.lam,
+            "df": self.df if math.isfinite(self.df) else None,
         }
 
 
@@ -150,7 +160,7 @@ def _estimate(pool: Pool, labels: LabelSums, lam: float) -> Estimate | None:
         + lam * lam * _cov(labels.f, labels.f, labels.ff, n)
     )
     se = math.sqrt(max(0.0, var_r) / n * (1.0 - n / total))
-    return Estimate(min(1.0, max(0.0, value)), se, n, total, lam)
+    return Estimate(min(1.0, max(0.0, value)), se, n, total, lam, float(n - 1))
 
 
 def tuned_lambda(labels: LabelSums) -> float:
@@ -180,6 +190,10 @@ def combine(parts: Sequence[Estimate]) -> Estimate | None:
     if total == 0:
         return None
     value = sum(p.value * p.n_total for p in parts) / total
-    var = sum((p.se * p.n_total / total) ** 2 for p in parts)
+    shares = [(p.se * p.n_total / total) ** 2 for p in parts]
+    var = sum(shares)
     lam = sum(p.lam * p.n_total for p in parts) / total
-    return Estimate(value, math.sqrt(var), sum(p.n_labelled for p in parts), total, lam)
+    # Welch-Satterthwaite: the strata whose variance counts decide the degrees of freedom.
+    spread = sum(v * v / p.df for v, p in zip(shares, parts, strict=True) if v > 0)
+    df = var * var / spread if spread > 0 else math.inf
+    return Estimate(value, math.sqrt(var), sum(p.n_labelled for p in parts), total, lam, df)
