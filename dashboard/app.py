@@ -62,7 +62,8 @@ elif page == "alerts":
     store = resources.get_monitor_store(settings.redis_url, settings.monitor.app_id)
     page_alerts.render(store, queue, console.refresh_s)
 elif page == "checks":
-    page_checks.render(queue, user, table)
+    store = resources.get_monitor_store(settings.redis_url, settings.monitor.app_id)
+    page_checks.render(queue, user, table, store)
 elif page == "team":
     page_team.render(queue, user)
 else:

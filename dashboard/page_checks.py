@@ -1,4 +1,5 @@
-"""The checks page (every role): how the checks fare against what reviewers found.
+"""The checks page (every role): how the checks fare against what reviewers found, and how
+often the model is wrong in production.
 
 Two measures, over the items settled in the chosen period (at most ``OUTCOMES_LIMIT``, the
 most recent; ``reviewers.outcomes``): each check's precision (of the items it flagged, the
@@ -6,6 +7,8 @@ share reviewers found wrong) next to the offline precision measured on labelled 
 (``check_reliability.json``), and the miss rate: of the clean results sampled for review
 (route ``random-sample``), the share reviewers found wrong. Check names and model versions
 come from the data: they are shown in tables and ``st.text`` only, never as Markdown.
+Then (``checks_learning.py``) the estimated share of wrong answers in production with its
+interval, and each check's confusion matrix and kappa against reviewers.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import pandas as pd
 import streamlit as st
 
 from vigil.dashboard.auth import User
+from vigil.dashboard.checks_learning import render_agreement, render_error_rate
 from vigil.dashboard.page_team import open_page, pick_period
 from vigil.dashboard.reliability import ReliabilityTable
 from vigil.reviewers.exceptions import queue_errors
 from vigil.reviewers.outcomes import Proportion, QualityReport, check_quality, settled_outcomes
 from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.monitoring.store import MonitorStore
 
 OUTCOMES_LIMIT = 5000
 NO_SAMPLE = (
@@ -87,7 +92,12 @@ def miss_table(report: QualityReport) -> pd.DataFrame:
     )
 
 
-def render(queue: ReviewQueue, user: User, offline: ReliabilityTable | None) -> None:
+def render(
+    queue: ReviewQueue,
+    user: User,
+    offline: ReliabilityTable | None,
+    store: MonitorStore | None = None,
+) -> None:
     if not open_page("Checks", user, "view_queue"):
         return
     since_ms = pick_period("checks_period")
@@ -105,6 +115,8 @@ def render(queue: ReviewQueue, user: User, offline: ReliabilityTable | None) -> 
     )
     if read.skipped:
         st.text(f"{read.skipped} settled items could not be read (expired or erased meanwhile).")
+
+    render_error_rate(store)
 
     st.subheader("What the checks miss (random sample of clean results)")
     sample = report.miss_rate
@@ -132,3 +144,5 @@ def render(queue: ReviewQueue, user: User, offline: ReliabilityTable | None) -> 
         st.text("Offline precision: not measured (no check_reliability.json).")
     else:
         st.text(f"Offline: {offline.source}, {offline.generated_at}.")
+
+    render_agreement(read.outcomes)

@@ -1,10 +1,16 @@
-"""Inter-reviewer agreement on items reviewed by two or more reviewers.
+"""Agreement: between reviewers on items reviewed by two or more, and of each check with them.
 
 Each multi-reviewer version leaves a rating: reviewer -> verdict (approve, reject, correct)
 and the checks that flagged the item. From those: Cohen's kappa for every pair of reviewers
 and for each reviewer against everyone they were paired with; Krippendorff's alpha
 (nominal) overall and per check. Disagreeing versions went to a lead (decide.lua).
 Pure functions; ``agreement_report`` takes the ratings as ``ReviewQueue.ratings()`` gives.
+
+Checks against reviewers (``check_agreement``, from ``outcomes.settled_outcomes``): per check,
+over the settled items it ran on, its flag against the final verdict (found wrong: rejected
+or corrected): the confusion matrix, Cohen's kappa, and the request ids where they disagree
+(the console opens them). Reviewers see every flagged item but only a sample of the clean
+ones, so the matrix describes the reviewed items, not all traffic (misses are undercounted).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
+
+from vigil.reviewers.outcomes import Outcome
 
 Pair = tuple[str, str]
 
@@ -125,3 +133,60 @@ def format_report(report: AgreementReport) -> str:
     for (a, b), kappa in report.kappa_by_pair.items():
         lines.append(f"  {a} / {b}: {num(kappa)}")
     return "\n".join(lines)
+
+
+# Disagreements kept per check and kind (the console lists them; the counts are exact).
+MAX_DISAGREEMENTS = 200
+
+
+@dataclass(frozen=True)
+class CheckAgreement:
+    """One check's flags against reviewers' verdicts on the settled items it ran on."""
+
+    check: str
+    flagged_wrong: int  # flagged, and reviewers found it wrong (agree)
+    flagged_right: int  # flagged, reviewers approved (a false alarm)
+    missed_wrong: int  # not flagged, reviewers found it wrong (a miss)
+    passed_right: int  # not flagged, approved (agree)
+    kappa: float | None
+    false_alarms: tuple[str, ...] = ()
+    misses: tuple[str, ...] = ()
+
+    @property
+    def items(self) -> int:
+        return self.flagged_wrong + self.flagged_right + self.missed_wrong + self.passed_right
+
+    @property
+    def agreement(self) -> float | None:
+        return (self.flagged_wrong + self.passed_right) / self.items if self.items else None
+
+
+def check_agreement(outcomes: Iterable[Outcome]) -> list[CheckAgreement]:
+    """Per check that ran on a settled item (sorted by name), newest disagreements first when
+    ``outcomes`` are newest first (as ``settled_outcomes`` reads them)."""
+    pairs: dict[str, list[Pair]] = defaultdict(list)
+    alarms: dict[str, list[str]] = defaultdict(list)
+    misses: dict[str, list[str]] = defaultdict(list)
+    for o in outcomes:
+        human = "wrong" if o.found_wrong else "right"
+        for check in dict.fromkeys((*o.ran, *o.flagged)):
+            flag = "wrong" if check in o.flagged else "right"
+            pairs[check].append((flag, human))
+            if flag != human:
+                (alarms if flag == "wrong" else misses)[check].append(o.request_id)
+    out = []
+    for check, labelled in sorted(pairs.items()):
+        counts = Counter(labelled)
+        out.append(
+            CheckAgreement(
+                check=check,
+                flagged_wrong=counts[("wrong", "wrong")],
+                flagged_right=counts[("wrong", "right")],
+                missed_wrong=counts[("right", "wrong")],
+                passed_right=counts[("right", "right")],
+                kappa=cohen_kappa(labelled),
+                false_alarms=tuple(alarms[check][:MAX_DISAGREEMENTS]),
+                misses=tuple(misses[check][:MAX_DISAGREEMENTS]),
+            )
+        )
+    return out

@@ -2,7 +2,9 @@
 
 - ``settled_outcomes``: the outcome of each item settled since a moment (the ``limit`` most
   recent, newest first, one pipelined round trip): its route, flagged checks, model version,
-  product and the final verdict, and whether the reviewer found the output wrong.
+  product and the final verdict, and whether the reviewer found the output wrong;
+  ``settled_reviews`` the same with each item (its checks: the labels the risk model is
+  fitted to, ``streams/calibration/``).
 - ``check_quality`` (pure): per check, the share of its flags that reviewers found wrong
   (precision); over the random sample of clean results, the share reviewers found wrong
   (the checks' miss rate), overall and per model version; each with a 95% Wilson interval.
@@ -41,6 +43,7 @@ class Outcome:
     decision: str  # approve | reject | correct
     found_wrong: bool  # rejected or corrected: the output had something wrong
     answer_wrong: bool  # rejected, or corrected to another final answer
+    ran: tuple[str, ...] = ()  # every check that ran on it (flagged or not)
 
     @property
     def sampled(self) -> bool:
@@ -77,26 +80,45 @@ def outcome(item: ReviewItem, decision: ReviewDecision) -> Outcome | None:
         decision=kind,
         found_wrong=kind in ("reject", "correct"),
         answer_wrong=kind == "reject" or (kind == "correct" and answer_changed),
+        ran=tuple(dict.fromkeys(c.check for c in item.checks)),
     )
 
 
-def settled_outcomes(queue: QueueBase, since_ms: int, limit: int = 5000) -> SettledOutcomes:
-    """The outcomes of the (at most ``limit``, newest first) items settled since ``since_ms``."""
+@dataclass(frozen=True)
+class SettledReviews:
+    """What ``settled_reviews`` read: each settled item with its outcome, newest first."""
+
+    reviews: list[tuple[ReviewItem, Outcome]]
+    skipped: int
+    truncated: bool
+
+
+def settled_reviews(queue: QueueBase, since_ms: int, limit: int = 5000) -> SettledReviews:
+    """The (at most ``limit``, newest first) items settled since ``since_ms``, with outcomes."""
     rids, truncated = settled_since(queue, since_ms, limit)
     pipe = queue.client.pipeline(transaction=False)
     for rid in rids:
         pipe.hmget(queue.keys.item(rid), ["item", "decision"])
-    outcomes: list[Outcome] = []
+    reviews: list[tuple[ReviewItem, Outcome]] = []
     skipped = 0
     for raw_item, raw_decision in pipe.execute():
         found = None
         if raw_item is not None and raw_decision is not None:
-            found = outcome(ReviewItem.from_json(raw_item), ReviewDecision.from_json(raw_decision))
+            item = ReviewItem.from_json(raw_item)
+            found = outcome(item, ReviewDecision.from_json(raw_decision))
         if found is None:
             skipped += 1
         else:
-            outcomes.append(found)
-    return SettledOutcomes(outcomes=outcomes, skipped=skipped, truncated=truncated)
+            reviews.append((item, found))
+    return SettledReviews(reviews=reviews, skipped=skipped, truncated=truncated)
+
+
+def settled_outcomes(queue: QueueBase, since_ms: int, limit: int = 5000) -> SettledOutcomes:
+    """The outcomes of the (at most ``limit``, newest first) items settled since ``since_ms``."""
+    read = settled_reviews(queue, since_ms, limit)
+    return SettledOutcomes(
+        outcomes=[o for _, o in read.reviews], skipped=read.skipped, truncated=read.truncated
+    )
 
 
 # --- the report (pure) ------------------------------------------------------------------------

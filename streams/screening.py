@@ -49,6 +49,8 @@ from vigil.reviewers.policy import ReviewPolicy
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.streams import topics
+from vigil.streams.calibration.scoring import ModelWatcher
+from vigil.streams.calibration.store import RiskModelStore
 from vigil.streams.checks.base import AnswerRecord, prompt_key
 from vigil.streams.checks.exceptions import CheckFailed
 from vigil.streams.checks.stability import (
@@ -91,6 +93,16 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     )
     checks = screener or Screener.from_files(settings.checks_config, settings.novelty_reference)
     log.info("checks: %s", ", ".join(c.name for c in checks.checks))
+    # The fitted risk model in use (streams/calibration/), followed without a restart.
+    watcher = ModelWatcher(RiskModelStore.from_url(settings.redis_url), checks)
+
+    @app.task
+    async def load_risk_model() -> None:
+        watcher.apply(await asyncio.to_thread(watcher.fetch))
+
+    @app.timer(settings.calibration.poll_s)
+    async def follow_risk_model() -> None:
+        watcher.apply(await asyncio.to_thread(watcher.fetch))
 
     results_topic = raw_topic(app, topics.RESULTS)
     # The review policy (SLA, retention, rules) applies when an item is queued.

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.streams.calibration.model import PRIOR_VERSION, RiskModel
 from vigil.streams.checks.base import AnswerRecord, Check, CheckInput, run_batch
 from vigil.streams.checks.config import ChecksConfig, load_config
 from vigil.streams.checks.exceptions import CheckFailed
@@ -87,6 +88,8 @@ class Screener:
         self.pii: PiiCheck | None = next((c for c in self.checks if isinstance(c, PiiCheck)), None)
         stability = config.check_options("answer_stability").get("max_history")
         self.max_history = int(stability) if stability else DEFAULT_MAX_HISTORY
+        # The fitted risk model (streams/calibration/); None: the hand weights alone.
+        self.risk_model: RiskModel | None = None
 
     @classmethod
     def from_config(
@@ -106,6 +109,21 @@ class Screener:
     def from_files(cls, config_path: str, novelty_reference: Path) -> Screener:
         config = load_config(Path(config_path) if config_path else None)
         return cls.from_config(config, novelty_reference=novelty_reference)
+
+    def use_risk_model(self, model: RiskModel | None) -> None:
+        """Score risk with ``model`` from the next batch on (None: the hand weights)."""
+        self.risk_model = model
+
+    @property
+    def risk_version(self) -> str:
+        return PRIOR_VERSION if self.risk_model is None else self.risk_model.version
+
+    def risk_of(self, checks: Sequence[CheckResult]) -> float:
+        """The risk score: the fitted P(wrong) when a model is in use, built on the hand
+        weights' noisy-OR (its prior), else that noisy-OR itself."""
+        prior = risk_score(checks, self.config.risk)
+        model = self.risk_model
+        return prior if model is None else model.p_wrong(checks, prior)
 
     # --- running the checks ---------------------------------------------------------------
 
@@ -181,7 +199,7 @@ class Screener:
 
     def _triage(self, item: CheckInput, checks: list[CheckResult]) -> Triage:
         result = item.result
-        risk = risk_score(checks, self.config.risk)
+        risk = self.risk_of(checks)
         route = route_result(result, checks, risk, self.config)
         outcome = ScreeningOutcome(
             request_id=result.request_id,

@@ -277,5 +277,22 @@ def eval_(
     )
 
 
+@main.command()
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Labelled solutions (model_solutions.jsonl format) instead of the review store.",
+)
+@click.option("--dry-run", is_flag=True, help="Fit and compare only: store nothing.")
+@click.pass_context
+def calibrate(ctx: click.Context, file_: Path | None, dry_run: bool) -> None:
+    """Fit the risk model to reviewers' verdicts; print AUROC and calibration, before/after."""
+    from vigil.streams.calibration.cli import run_calibrate
+
+    sys.exit(run_calibrate(_settings(ctx), file_, dry_run=dry_run, echo=click.echo))
+
+
 if __name__ == "__main__":
     main()

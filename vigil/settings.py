@@ -2,9 +2,10 @@
 
 Every knob is an env var ``VIGIL_<NAME>`` (see README). A component's own knobs are a section
 of its own: ``VIGIL_<SECTION>_<NAME>`` is ``settings.<section>.<name>`` (sections ``gateway``,
-``worker``, ``review``, ``relay``, ``monitor``, ``console``), and each component is handed
-its section. What several components share (where Kafka, Redis and Triton are, the served
-model, the topic layout, the check engine's files, local paths) stays at the top level.
+``worker``, ``review``, ``relay``, ``monitor``, ``console``, ``calibration``), and each
+component is handed its section. What several components share (where Kafka, Redis and Triton
+are, the served model, the topic layout, the check engine's files, local paths) stays at the
+top level.
 ``load_settings`` and ``VigilSettings.replace`` also take the flat names
 (``gateway_max_in_flight=4``), and ``as_env`` writes them.
 """
@@ -208,6 +209,33 @@ class ConsoleSettings(Section):
         return f"http://{self.address}:{self.port}"
 
 
+class CalibrationSettings(Section):
+    """The risk model fitted to reviewers' verdicts and the production error rate
+    (``streams/calibration/``, ``vigil calibrate``): ``VIGIL_CALIBRATION_*``.
+
+    A fit needs ``min_labels`` settled items, ``min_wrong`` of them found wrong, or the hand
+    weights stay (the prior); ``heldout_share`` of the questions (prompts) are held out to
+    measure it, and it is adopted only if it is not worse there than the model in use by more
+    than ``tolerance`` (AUROC, and Brier score against a fitted one). Workers look for a new
+    version every ``poll_s``. The error rate is estimated over ``lookback_s`` of the monitor's
+    windows per model version, product and segment (``segment_keys`` of the metadata); a rise
+    is one of the last ``recent_s`` above what came before it (or above ``max_error_rate``
+    when set), two intervals apart."""
+
+    min_labels: int = Field(default=200, ge=10)
+    min_wrong: int = Field(default=20, ge=2)
+    heldout_share: float = Field(default=0.3, gt=0, lt=1)
+    tolerance: float = Field(default=0.005, ge=0)
+    regularization: float = Field(default=1.0, gt=0)
+    poll_s: float = Field(default=30.0, gt=0)
+    # Settled items read per fit or estimate (the newest first).
+    read_limit: int = Field(default=20000, ge=100)
+    lookback_s: float = Field(default=7 * 86400.0, gt=0)
+    recent_s: float = Field(default=86400.0, gt=0)
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    segment_keys: list[str] = Field(default_factory=lambda: ["locale", "plan", "segment"])
+
+
 class VigilSettings(BaseSettings):
     """Every knob Vigil has; each is an env var ``VIGIL_<NAME>`` (see README). A section's are
     ``VIGIL_<SECTION>_<NAME>``: split at the first ``_`` after the prefix only, so no
@@ -297,6 +325,7 @@ class VigilSettings(BaseSettings):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "gateway",
@@ -305,6 +334,7 @@ class VigilSettings(BaseSettings):
         "relay",
         "monitor",
         "console",
+        "calibration",
     )
 
     @classmethod

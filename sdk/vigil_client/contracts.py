@@ -391,7 +391,7 @@ def is_shadow(product: str | None, metadata: dict[str, str]) -> bool:
     return product == SHADOW_PRODUCT or PROBE_KEY in metadata
 
 
-AlertKind = Literal["drift", "bias", "counterfactual"]
+AlertKind = Literal["drift", "bias", "counterfactual", "error_rate"]
 AlertStatus = Literal["raised", "resolved"]
 
 

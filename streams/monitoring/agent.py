@@ -27,6 +27,8 @@ from vigil.reviewers.policy import ReviewPolicy
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.streams import topics
+from vigil.streams.calibration.scoring import ModelWatcher
+from vigil.streams.calibration.store import RiskModelStore
 from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
 from vigil.streams.monitoring.monitor import Monitor
 from vigil.streams.monitoring.store import MonitorStore
@@ -89,7 +91,15 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         screener,
         console_url=settings.console.url,
         train_path=settings.gsm8k_train_path,
+        calibration=settings.calibration,
     )
+    # The risk model in use, as the worker follows it (its risk scores are the worker's).
+    watcher = ModelWatcher(RiskModelStore.from_url(settings.redis_url), screener)
+
+    @app.timer(settings.calibration.poll_s)
+    async def follow_risk_model() -> None:
+        watcher.apply(await asyncio.to_thread(watcher.fetch))
+
     # Commits by the guard's count of finished records (faust_app.ProgressCommitter).
     committer = ProgressCommitter(app, app.conf.broker_commit_interval)
 
@@ -112,6 +122,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
 
     @app.task
     async def start() -> None:
+        watcher.apply(await asyncio.to_thread(watcher.fetch))
         await monitor.start()
         started.set()
         maybe_ready()

@@ -168,6 +168,37 @@ def counterfactual_alert(
     )
 
 
+def error_rate_alert(
+    *,
+    alert_id: str,
+    monitor: str,
+    window_id: str,
+    recent: dict[str, Any],
+    earlier: dict[str, Any] | None,
+    ceiling: float,
+    model_version: str,
+) -> Alert:
+    """The estimated share of wrong answers rose (``streams/monitoring/error_rate.py``)."""
+    now = f"{recent['value']:.1%} (95% CI {recent['low']:.1%}-{recent['high']:.1%})"
+    if earlier is not None:
+        was = f"{earlier['value']:.1%} ({earlier['low']:.1%}-{earlier['high']:.1%}) before"
+    else:
+        was = f"the ceiling of {ceiling:.1%}"
+    return Alert(
+        alert_id=alert_id,
+        kind="error_rate",
+        monitor=monitor,
+        title=f"Error rate rose: {recent['value']:.1%} of answers estimated wrong",
+        summary=(
+            f"Share of wrong answers over the recent windows: {now}, against {was}; "
+            f"estimated from {recent['n_labelled']} reviewed results and {recent['n_total']} "
+            f"screened (prediction-powered, risk model {model_version})."
+        ),
+        window_id=window_id,
+        window_rows=int(recent["n_total"]),
+    )
+
+
 def resolved(alert: Alert) -> Alert:
     """The same alert, now over."""
     return alert.model_copy(update={"status": "resolved", "created_at": utcnow()})

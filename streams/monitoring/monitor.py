@@ -26,11 +26,25 @@ from typing import Any
 import orjson
 
 from vigil.reviewers.queue import ReviewQueue
-from vigil.settings import DEFAULT_GSM8K_TRAIN, ConsoleSettings, MonitorSettings
+from vigil.settings import (
+    DEFAULT_GSM8K_TRAIN,
+    CalibrationSettings,
+    ConsoleSettings,
+    MonitorSettings,
+)
 from vigil.streams import review_items
+from vigil.streams.calibration.production import window_pools
 from vigil.streams.monitoring import drift, webhooks
-from vigil.streams.monitoring.alerts import Change, Hysteresis, bias_alert, drift_alert, resolved
+from vigil.streams.monitoring.alerts import (
+    Change,
+    Hysteresis,
+    bias_alert,
+    drift_alert,
+    error_rate_alert,
+    resolved,
+)
 from vigil.streams.monitoring.bias import BiasTracker, SegmentFinding
+from vigil.streams.monitoring.error_rate import error_rate_block
 from vigil.streams.monitoring.exceptions import MonitoringError
 from vigil.streams.monitoring.features import extract_features
 from vigil.streams.monitoring.probing import ProbeDesk
@@ -52,6 +66,7 @@ from vigil_client.contracts import (
 log = logging.getLogger("vigil.monitor")
 
 DRIFT_KEY = "drift"
+ERROR_RATE_KEY = "error_rate"
 # Request ids remembered to drop re-delivered results (at-least-once delivery).
 RECENT_IDS = 100_000
 
@@ -100,11 +115,13 @@ class Monitor:
         *,
         console_url: str = ConsoleSettings().url,
         train_path: Path = DEFAULT_GSM8K_TRAIN,
+        calibration: CalibrationSettings | None = None,
         clock: Callable[[], float] = time.time,
         deliver: Callable[..., list[webhooks.Delivery]] = webhooks.deliver,
     ) -> None:
         check_config(config)
         self.config = config
+        self.calibration = calibration or CalibrationSettings()
         self.console_url = console_url
         self.train_path = train_path
         self.store = store
@@ -123,6 +140,9 @@ class Monitor:
         self.bias = BiasTracker(config.bias_attributes, config.bias_windows)
         self.drift_state = Hysteresis(config.raise_after, config.clear_after, store.state("drift"))
         self.bias_state = Hysteresis(config.raise_after, config.clear_after, store.state("bias"))
+        self.error_state = Hysteresis(
+            config.raise_after, config.clear_after, store.state(ERROR_RATE_KEY)
+        )
         self.stats: Counter[str] = Counter()
         self.probes = ProbeDesk(
             config,
@@ -200,6 +220,8 @@ class Monitor:
                 self.stats["duplicates"] += 1
             else:
                 product.append(result)
+        # The risk model these verdicts were scored by (it may change between batches).
+        risk_version = self.verdicts.screener.risk_version
         judged = self.verdicts.judge(product)
         if len(judged) < len(product):
             self.stats["check_failed"] += len(product) - len(judged)
@@ -207,6 +229,9 @@ class Monitor:
         for sample in judged:
             self.stats["results"] += 1
             row = extract_features(sample.result, sample.outcome)
+            # For the error rate (error_rate.py): the stratum and the model of the risk score.
+            row["verdict"] = sample.outcome.verdict
+            row["risk_version"] = risk_version
             await self.probes.maybe_probe(sample.result)
             if self.reference is None:
                 self.baseline.append(row)
@@ -309,6 +334,7 @@ class Monitor:
         report.alerts += await self._bias_alerts(closed, findings)
         for change in self.probes.end_window():
             report.alerts += await self._resolve(change)
+        report.alerts += await self._error_rate(closed, summary)
         summary["alerts"] = [
             {"alert_id": a.alert_id, "kind": a.kind, "status": a.status} for a in report.alerts
         ]
@@ -318,7 +344,42 @@ class Monitor:
         )
         self.store.put_state("drift", self.drift_state.to_dict())
         self.store.put_state("bias", self.bias_state.to_dict())
+        self.store.put_state(ERROR_RATE_KEY, self.error_state.to_dict())
         return report
+
+    async def _error_rate(
+        self, closed: ClosedWindow[Judged], summary: dict[str, Any]
+    ) -> list[Alert]:
+        """The share of wrong answers up to this window, into its summary; its alert."""
+        summary["error_pools"] = window_pools(closed.rows, self.calibration.segment_keys)
+        try:
+            earlier = await asyncio.to_thread(self.store.windows, self.config.keep_windows)
+            found = await error_rate_block(
+                summary, earlier, self.verdicts.screener, self.queue, self.calibration
+            )
+        except Exception as exc:
+            # Recorded with the window, not lost: drift and bias go on.
+            log.exception("error rate failed on window %s", closed.window_id)
+            summary["error_rate_error"] = f"{type(exc).__name__}: {exc}"
+            return []
+        summary["error_rate"] = found.block
+        if found.recent is None:
+            return []  # not measurable (too few labels): neither a rise nor a fall
+        change = self.error_state.observe(ERROR_RATE_KEY, found.risen)
+        if change is None:
+            return []
+        if change.kind == "resolve":
+            return await self._resolve(change)
+        alert = error_rate_alert(
+            alert_id=change.alert_id,
+            monitor=self.config.app_id,
+            window_id=str(closed.window_id),
+            recent=found.block["recent"],
+            earlier=found.block["earlier"],
+            ceiling=self.calibration.max_error_rate,
+            model_version=self.verdicts.screener.risk_version,
+        )
+        return [await self._publish(alert)]
 
     async def _bias_alerts(
         self, closed: ClosedWindow[Judged], findings: list[SegmentFinding]

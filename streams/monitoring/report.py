@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -40,6 +41,34 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _ci(est: dict[str, Any] | None) -> str:
+    if not est:
+        return "n/a (too few reviewed)"
+    return f"{est['value']:6.1%}  ({est['low']:.1%}-{est['high']:.1%})"
+
+
+def error_rate_lines(windows: list[dict[str, Any]]) -> list[str]:
+    """The estimated share of wrong answers at the newest window that has one, per group."""
+    latest = next((w for w in windows if w.get("error_rate")), None)
+    if latest is None:
+        return ["\nerror rate: not estimated yet (no window with reviewed results)"]
+    block = latest["error_rate"]
+    model = block.get("model") or {}
+    lines = [
+        f"\nerror rate at {latest['window_id']} (risk model {model.get('version')}, "
+        f"{block.get('windows')} windows, {block.get('labels')} reviewed results)"
+        + ("  RISEN" if block.get("risen") else ""),
+        f"  {'group':<32} {'screened':>8} {'reviewed':>8}  estimated wrong (95% CI)"
+        "        labels alone          model alone",
+    ]
+    for g in block.get("groups", []):
+        lines.append(
+            f"  {g['group'][:32]:<32} {g['screened']:>8} {g['labelled']:>8}  "
+            f"{_ci(g.get('ppi')):<30} {_ci(g.get('classical')):<21} {g['model_only']:6.1%}"
+        )
+    return lines
+
+
 def print_report(
     settings: VigilSettings,
     window_id: str | None,
@@ -63,6 +92,8 @@ def print_report(
                 f"{'yes' if d.get('drifted') else 'no':<7}  {d.get('share_drifted', 0):.2f}   "
                 f"{', '.join(moved) or '-'}"
             )
+        for line in error_rate_lines(store.windows(20)):
+            echo(line)
         echo("\nalerts (newest first)")
         for a in store.alerts(20):
             echo(f"{_when(a.created_at.timestamp())}  {a.status:<8} {a.kind:<14} {a.title}")

@@ -29,7 +29,12 @@ from vigil_client.contracts import Alert
 
 SIGNATURE_HEADER = "X-Vigil-Signature"
 TIMESTAMP_HEADER = "X-Vigil-Timestamp"
-_EMOJI = {"drift": ":chart_with_upwards_trend:", "bias": ":scales:", "counterfactual": ":scales:"}
+_EMOJI = {
+    "drift": ":chart_with_upwards_trend:",
+    "bias": ":scales:",
+    "counterfactual": ":scales:",
+    "error_rate": ":rotating_light:",
+}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

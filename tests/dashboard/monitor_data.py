@@ -64,3 +64,32 @@ def window_rows(n: int) -> bytes:
         for i in range(120)
     ]
     return zlib.compress(orjson.dumps(rows))
+
+
+def error_rate_block(closed_at: float, windows: int) -> dict[str, Any]:
+    """The error-rate block the monitor stores with a window, computed by the same code
+    (streams/calibration/production.py) from a known population: 900 clean results predicted
+    5 % wrong (4 of the 40 sampled found wrong), 100 queued predicted 80 % (70 found wrong)."""
+    from vigil.streams.calibration.production import (
+        LabelledRow,
+        estimate_groups,
+        merge_pools,
+        window_pools,
+    )
+
+    rows = [{"risk_score": 0.05, "verdict": "clean", "model_version": "m1"}] * 900
+    rows += [{"risk_score": 0.8, "verdict": "queued", "model_version": "m1"}] * 100
+    pools = window_pools(rows, [])["prior"]
+    labels = [LabelledRow("clean", ("all", "model:m1"), i < 4, 0.05) for i in range(40)]
+    labels += [LabelledRow("queued", ("all", "model:m1"), i < 70, 0.8) for i in range(100)]
+    found = estimate_groups(merge_pools([pools]), labels)
+    return {
+        "model": {"version": "prior"},
+        "since": closed_at - 3600,
+        "windows": windows,
+        "labels": len(labels),
+        "groups": [g.to_dict() for g in found.values()],
+        "recent": None,
+        "earlier": None,
+        "risen": False,
+    }

@@ -9,9 +9,11 @@ from typing import Any
 import redis
 
 from tests.dashboard.apptest_helpers import HOSTILE, errors, login, markdowns, metric, start, texts
+from tests.dashboard.monitor_data import error_rate_block, window_summary
 from tests.reviewers.helpers import decision
 from vigil.reviewers.outcomes import RANDOM_SAMPLE
 from vigil.reviewers.queue import ReviewQueue
+from vigil.streams.monitoring.store import MonitorStore
 from vigil_client.contracts import CheckResult, ReviewItem
 
 MakeItem = Callable[..., ReviewItem]
@@ -106,7 +108,56 @@ def test_checks_page_says_how_to_turn_sampling_on(
     _settle(ReviewQueue(console_env), make_item("f1"), "approve")
     at = _checks_page("reviewer1")
     assert any(t.startswith("Items settled in this period: 1. ") for t in texts(at))
-    (info,) = [i.value for i in at.info]
+    (info,) = [i.value for i in at.info if "random-sample" in i.value]
     assert "No random-sample reviews" in info and "clean_rate" in info
     assert "VIGIL_CHECKS_CONFIG" in info
     assert not at.metric
+
+
+def _error_rate_windows(client: redis.Redis) -> None:
+    store = MonitorStore(client, "vigil-monitor")
+    for n, at in enumerate((1_700_000_000.0, 1_700_000_600.0), 1):
+        summary = window_summary(n, at, drifted=False)
+        summary["error_rate"] = error_rate_block(at, n)
+        store.put_window(summary["window_id"], at, summary, None, None)
+
+
+def test_checks_page_shows_the_estimated_error_rate_and_check_agreement(
+    console_env: redis.Redis, make_item: MakeItem
+) -> None:
+    _error_rate_windows(console_env)
+    queue = ReviewQueue(console_env)
+    _settle(queue, make_item("alarm"), "approve")  # "arithmetic" flagged; reviewers approved
+    _settle(queue, make_item("hit"), "reject")
+    miss = make_item("miss", route=RANDOM_SAMPLE, checks=CLEAN)
+    _settle(queue, miss, "reject")  # self_consistency did not flag; reviewers found it wrong
+
+    at = _checks_page("viewer1")
+    # 0.9 x 10 % + 0.1 x 70 % = 16 %, the clean stratum's interval carried over.
+    assert metric(at, "Estimated wrong") == "16.0%"
+    table = _table(at, "group")
+    overall = table.to_dict("records")[0]
+    assert overall["group"] == "all" and overall["screened"] == 1000
+    assert overall["reviewed"] == 140 and overall["model alone"] == "12.5%"
+    assert overall["wrong among reviewed"] == "52.9%"  # 74 of 140: the naive, biased rate
+    assert overall["95% CI"] and overall["labels alone 95% CI"]
+    assert any(t.startswith("Risk model in use: prior: the hand weights") for t in texts(at))
+    assert any(t.startswith("Estimated share wrong over time") for t in texts(at))
+
+    agreement = {
+        r["check"]: r
+        for df in at.dataframe
+        if "Cohen's kappa" in df.value.columns
+        for r in df.value.to_dict("records")
+    }
+    arithmetic = agreement["arithmetic"]
+    assert (arithmetic["flagged, found wrong"], arithmetic["flagged, approved"]) == (1, 1)
+    consistency = agreement["self_consistency"]
+    assert consistency["not flagged, found wrong"] == 2 and consistency["items"] == 3
+    # A disagreement opens in the item page.
+    at.selectbox(key="agree_check").set_value("arithmetic").run()
+    assert at.selectbox(key="agree_item").options == ["alarm  (flagged, approved)"]
+    at.button(key="agree_open").click().run()
+    assert not at.exception, at.exception
+    assert miss.prompt in texts(at)  # the item page, with the item's text
+    assert at.query_params["item"] in ("alarm", ["alarm"])

@@ -20,7 +20,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer
 
-from tests.dashboard.monitor_data import window_rows, window_summary
+from tests.dashboard.monitor_data import error_rate_block, window_rows, window_summary
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.streams import topics
@@ -354,3 +354,48 @@ def test_every_page_renders(
     assert not lead.dialogs
     assert lead.outside_hosts() == set(), f"the browser fetched from {lead.outside_hosts()}"
     lead.close()
+
+
+def test_checks_page_shows_the_error_rate_and_opens_a_disagreement(
+    stack: Supervisor, stack_settings: VigilSettings, browser: Any, artifacts: Path
+) -> None:
+    """The estimated share of wrong answers (a stored monitor window) and a check that
+    flagged an item reviewers approved: its disagreement opens the item."""
+    client = redis.Redis.from_url(stack_settings.redis_url)
+    store = MonitorStore(client, stack_settings.monitor.app_id)
+    now = time.time()
+    wid = f"e2e-err-{int(now)}"
+    summary = window_summary(9, now, False, prefix="e2e-err-")
+    summary["window_id"] = wid
+    summary["error_rate"] = error_rate_block(now, 1)
+    store.put_window(wid, now, summary, None, None)
+    rid = f"e2e-alarm-{int(now * 1000)}"
+    # Named to sort first among the checks with disagreements (other tests settle items too).
+    alarm = CheckResult(check="aaa_e2e_check", score=0.9, flagged=True)
+    queue = ReviewQueue(client)
+    queue.enqueue(_item(rid, assigned_reviewer=None, checks=[alarm]))
+    queue.decide(
+        ReviewDecision(
+            request_id=rid, decision="approve", reviewer="lead", model_name="replay-reasoner",
+            model_version="1",
+        )
+    )  # fmt: skip
+    try:
+        lead = Session(browser, stack_settings, "lead")
+        lead.page.get_by_text("Checks", exact=True).click()
+        lead.text("Share of wrong answers in production (estimated)")
+        lead.text("Checks against reviewers: confusion matrix and Cohen's kappa")
+        lead.shot(artifacts, "console-checks-error-rate.png")
+        # The selected disagreement is the combo box's value (an input, not text).
+        chosen = lead.page.get_by_role("combobox", name="Item")
+        chosen.wait_for(timeout=WAIT_MS)
+        assert chosen.input_value() == f"{rid}  (flagged, approved)"
+        lead.button("Open item").click()
+        lead.text(rid, exact=True)
+        assert lead.page.get_by_text("Traceback").count() == 0
+        assert lead.outside_hosts() == set(), lead.outside_hosts()
+        lead.close()
+    finally:
+        client.zrem(f"{store.p}:windows", wid)
+        client.delete(f"{store.p}:window:{wid}")
+        client.close()

@@ -241,6 +241,7 @@ def test_settled_outcomes_reads_final_verdicts_newest_first(
         decision="reject",
         found_wrong=True,
         answer_wrong=True,
+        ran=("arithmetic", "self_consistency"),
     )
     assert sampled.sampled and sampled.flagged == () and sampled.answer_wrong  # 70 -> 72
     assert steps.found_wrong and not steps.answer_wrong  # the reasoning, not the answer

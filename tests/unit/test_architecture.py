@@ -40,6 +40,7 @@ IO = {
     "vigil.streams.screening": {"faust"},  # the screening worker's agent
     "vigil.streams.monitoring.agent": {"faust"},  # the monitor's agents
     "vigil.streams.monitoring.store": {"redis"},  # the monitor's Redis store
+    "vigil.streams.calibration.store": {"redis"},  # the fitted risk models in Redis
     "vigil.streams.offset_guard": {"kafka"},  # reading back records the consumer skipped
     "vigil.streams.topics": {"kafka"},  # topic creation
     "vigil.streams.outbox_relay": {"kafka"},  # the review outbox -> Kafka
