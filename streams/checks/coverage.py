@@ -13,6 +13,8 @@ import functools
 import re
 
 from vigil.streams.checks.base import BaseCheck, CheckInput
+from vigil.streams.checks.numbers import numbers_in
+from vigil.streams.checks.solution import ParsedSolution
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "CoverageCheck", "check_coverage"]
@@ -49,11 +51,18 @@ def _numbers(text: str) -> dict[float, str]:
 _prompt_numbers = functools.lru_cache(maxsize=PROMPT_CACHE_SIZE)(_numbers)
 
 
-def check_coverage(prompt: str, output: str) -> CheckResult:
+def check_coverage(prompt: str, output: str | ParsedSolution) -> CheckResult:
+    """``output``: the text, or its parse (whose steps' numbers the other checks have read
+    already: ``numbers_in`` is cached per step)."""
     given = _prompt_numbers(prompt)
     if not given:
         return CheckResult(check=CHECK_NAME, score=0.0, flagged=False)
-    used = _numbers(output)
+    if isinstance(output, str):
+        used: set[float] | dict[float, str] = _numbers(output)
+    else:
+        used = {v for step in output.steps for v, _ in numbers_in(step.text)}
+        if output.final_value is not None:
+            used.add(output.final_value)
     # ``25%`` may be used as 0.25 and ``0.5`` as 50.
     unused = [
         text
@@ -83,4 +92,4 @@ class CoverageCheck(BaseCheck):
     name = CHECK_NAME
 
     def check(self, item: CheckInput) -> CheckResult:
-        return check_coverage(item.result.prompt, item.result.output)
+        return check_coverage(item.result.prompt, item.parsed)
