@@ -64,6 +64,12 @@ def _answer_plausibility(options: Mapping[str, Any]) -> Check:
     return PlausibilityCheck()
 
 
+def _self_doubt(options: Mapping[str, Any]) -> Check:
+    from vigil.streams.checks.self_doubt import SelfDoubtCheck
+
+    return SelfDoubtCheck()
+
+
 def _answer_stability(options: Mapping[str, Any]) -> Check:
     from vigil.streams.checks.stability import StabilityCheck
 
@@ -95,6 +101,7 @@ def builtin_factories() -> dict[str, CheckFactory]:
         "question_coverage": _question_coverage,
         "number_provenance": _number_provenance,
         "answer_plausibility": _answer_plausibility,
+        "self_doubt": _self_doubt,
         "answer_stability": _answer_stability,
         "pii_leakage": _pii_leakage,
         "novelty": _novelty,

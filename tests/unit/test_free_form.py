@@ -275,3 +275,17 @@ def test_hostile_input_never_raises(text: str) -> None:
 def test_non_ascii_digits_are_read() -> None:
     result = check_steps("١٢ + ٣ = ١٦\nThe answer is 16.")
     assert result.first_faulty_step == 0
+
+
+# --- self-doubt ------------------------------------------------------------------------------
+
+
+def test_self_doubt_adds_risk_names_the_phrase_and_never_flags() -> None:
+    from vigil.streams.checks.self_doubt import check_self_doubt
+
+    steps = ("He has 3 apples.", "Wait, that doesn't make sense.", "Let me recheck: 3 + 2 = 5.")
+    result = check_self_doubt(steps)
+    assert result.score == 1.0 and not result.flagged and result.first_faulty_step is None
+    assert [e.step_index for e in result.evidence] == [1, 1, 2]
+    assert steps[1][slice(*result.evidence[0].span)] == "Wait"
+    assert check_self_doubt(("He has 3 apples.", "So 3.")).score == 0
