@@ -58,7 +58,12 @@ from vigil.streams.checks.stability import (
     decode_history,
     encode_history,
 )
-from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
+from vigil.streams.faust_app import (
+    ProgressCommitter,
+    check_broker_access,
+    new_app,
+    raw_topic,
+)
 from vigil.streams.offset_guard import OffsetGuard
 from vigil.streams.triage import Screener, Triage
 from vigil.supervisor import mark_ready
@@ -94,8 +99,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
     results_topic = raw_topic(app, topics.RESULTS)
     # The review policy (SLA, retention, rules) applies when an item is queued.
-    queue = ReviewQueue.from_url(
-        settings.redis_url, policy=ReviewPolicy.from_settings(settings.review)
+    queue = ReviewQueue.connect(
+        settings.redis_connection, policy=ReviewPolicy.from_settings(settings.review)
     )
     transient = transient_errors()
     history = app.Table(
@@ -240,7 +245,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     async def commit_progress() -> None:
         await committer.flush()
 
-    guard = OffsetGuard(settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer)
+    guard = OffsetGuard(
+        settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer, settings.kafka_security
+    )
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
@@ -290,6 +297,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
 
 def run_worker(settings: VigilSettings) -> None:
+    check_broker_access(settings)
     app = create_app(settings)
     # Everything built so far lives as long as the process: out of the collector's sight,
     # so that collections triggered by the batches' short-lived objects do not walk it.
