@@ -60,7 +60,7 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
     queued = [rid for rid, v in verdicts.items() if v == "queued"]
     assert len(queued) >= 10
 
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     for rid in queued:
         item = queue.get(rid)
         assert item is not None and queue.state(rid) == "pending"
