@@ -46,7 +46,7 @@ from vigil.inference.sample_budget import SampleBudget
 from vigil.settings import GatewaySettings, VigilSettings
 from vigil.supervisor import mark_ready
 from vigil_client import topics
-from vigil_client.exceptions import KafkaConnectError
+from vigil_client.security import unreachable, watch_bootstrap
 
 log = logging.getLogger("vigil.gateway")
 
@@ -411,20 +411,19 @@ async def serve(settings: VigilSettings, stop: asyncio.Event) -> None:
         stats_path=settings.run_dir / STATS_FILE,
     )
     try:
-        await producer.start()
-        consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
-        await consumer.start()
+        # aiokafka logs why each broker refused; the watch keeps the reason for the error.
+        with watch_bootstrap("aiokafka", "bootstrap", fatal=False) as watch:
+            await producer.start()
+            consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
+            await consumer.start()
     except KafkaConnectionError as exc:
         # A refused login or TLS handshake fails every bootstrap alike: say so and stop,
         # rather than be restarted into the same refusal.
         await client.close()
-        with contextlib.suppress(Exception):
-            await producer.stop()
-        raise KafkaConnectError(
-            f"the gateway cannot connect to Kafka at {settings.kafka_bootstrap} over "
-            f"{settings.kafka_security.describe()}: {exc} (the broker's reason is in the log "
-            "line above)"
-        ) from exc
+        for part in (consumer, producer):
+            with contextlib.suppress(Exception):
+                await part.stop()
+        raise unreachable(settings.kafka_bootstrap, settings.kafka_security, watch.last) from exc
     log.info(
         "gateway: %s; in flight <= %d, pending <= %d",
         ", ".join(f"{n} ({r.adapter.name})" for n, r in gateway.routes.by_name.items()),

@@ -158,28 +158,46 @@ class KafkaSecurity(BaseModel):
         return cls.model_validate(values)
 
 
-class _BootstrapFailures(logging.Filter):
-    """Watches kafka-python's bootstrap while a client is made, for a failure that no retry
-    can mend: kafka-python 3.0 retries every failed bootstrap connection, a refused SASL
-    login included, until ``bootstrap_timeout_ms`` (30 s by default). The bootstrap logs each
-    failure with its exception; a refused login or a failed TLS handshake is raised from
-    here, which ends that bootstrap at once. Other failures (a broker not up yet) are only
-    kept, for the message should the bootstrap time out. Should kafka-python log otherwise,
-    this finds nothing and the timeout, with its message, still ends the wait."""
+class BootstrapWatch(logging.Filter):
+    """Watches a Kafka client's bootstrap through its log, for why it failed.
 
-    def __init__(self) -> None:
+    kafka-python 3.0 retries every failed bootstrap connection, a refused SASL login
+    included, until ``bootstrap_timeout_ms`` (30 s by default); aiokafka tries each broker
+    once and says only "Unable to bootstrap". Both log each failure with its exception, in
+    their bootstrap function: kept here as ``last``; with ``fatal``, a refused login or a
+    failed TLS handshake (no retry mends them) is raised from the log call, which ends that
+    bootstrap at once. Should a library log otherwise, this finds nothing and the bootstrap's
+    own timeout still ends the wait."""
+
+    def __init__(self, func: str, *, fatal: bool) -> None:
         super().__init__()
+        self.func = func
+        self.fatal = fatal
         self.last: BaseException | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.funcName != "_do_bootstrap" or not isinstance(record.args, tuple):
+        if record.funcName != self.func or not isinstance(record.args, tuple):
             return True
         for arg in record.args:
             if isinstance(arg, BaseException):
                 self.last = arg
-                if isinstance(arg, SaslAuthenticationFailedError) or _tls_failure(arg):
+                if self.fatal and (
+                    isinstance(arg, SaslAuthenticationFailedError) or _tls_failure(arg)
+                ):
                     raise arg
         return True
+
+
+@contextlib.contextmanager
+def watch_bootstrap(logger: str, func: str, *, fatal: bool) -> Iterator[BootstrapWatch]:
+    """A :class:`BootstrapWatch` on ``logger`` while the block runs."""
+    watch = BootstrapWatch(func, fatal=fatal)
+    target = logging.getLogger(logger)
+    target.addFilter(watch)
+    try:
+        yield watch
+    finally:
+        target.removeFilter(watch)
 
 
 def _tls_failure(exc: BaseException) -> bool:
@@ -191,35 +209,42 @@ def _tls_failure(exc: BaseException) -> bool:
     return False
 
 
-_BOOTSTRAP_LOGGER = "kafka.net.manager"
-
-
 @contextlib.contextmanager
 def explain_kafka_errors(bootstrap: str, security: KafkaSecurity) -> Iterator[None]:
     """Around making a kafka-python client: a refused login or TLS handshake ends it at once,
     and that or a bootstrap that found no broker becomes a :class:`KafkaConnectError` saying
     what was tried (never a secret)."""
-    watch = _BootstrapFailures()
-    logger = logging.getLogger(_BOOTSTRAP_LOGGER)
-    logger.addFilter(watch)
-    try:
-        yield
-    except SaslAuthenticationFailedError as exc:
-        raise KafkaConnectError(
+    with watch_bootstrap("kafka.net.manager", "_do_bootstrap", fatal=True) as watch:
+        try:
+            yield
+        except KafkaError as exc:
+            explained = _explained(exc, bootstrap, security, watch.last)
+            if explained is exc:
+                raise
+            raise explained from exc
+
+
+def _explained(
+    exc: KafkaError, bootstrap: str, security: KafkaSecurity, last: BaseException | None
+) -> Exception:
+    if isinstance(exc, SaslAuthenticationFailedError):
+        return KafkaConnectError(
             f"Kafka at {bootstrap} refused the login ({security.describe()}): {exc}"
-        ) from exc
-    except KafkaError as exc:
-        if _tls_failure(exc):
-            raise KafkaConnectError(
-                f"TLS with Kafka at {bootstrap} failed ({security.describe()}; CA file "
-                f"{security.ssl_cafile or 'none: the system roots'}): {exc}"
-            ) from exc
-        if not isinstance(exc, KafkaTimeoutError):
-            raise
-        reason = f"; last failure: {watch.last}" if watch.last is not None else ""
-        raise KafkaConnectError(
-            f"no Kafka broker answered at {bootstrap} over {security.describe()}: it is not "
-            f"running, or it refused the connection (protocol, TLS or credentials){reason}"
-        ) from exc
-    finally:
-        logger.removeFilter(watch)
+        )
+    if _tls_failure(exc):
+        return KafkaConnectError(
+            f"TLS with Kafka at {bootstrap} failed ({security.describe()}; CA file "
+            f"{security.ssl_cafile or 'none: the system roots'}): {exc}"
+        )
+    if not isinstance(exc, KafkaTimeoutError):
+        return exc
+    return unreachable(bootstrap, security, last)
+
+
+def unreachable(bootstrap: str, security: KafkaSecurity, last: BaseException | None) -> Exception:
+    """The error of a bootstrap that found no broker, with the last reason it was given."""
+    reason = f"; last failure: {last}" if last is not None else ""
+    return KafkaConnectError(
+        f"no Kafka broker answered at {bootstrap} over {security.describe()}: it is not "
+        f"running, or it refused the connection (protocol, TLS or credentials){reason}"
+    )
