@@ -11,6 +11,7 @@ those forever). A server that is merely not up yet is left to the callers' retri
 from __future__ import annotations
 
 import ssl
+from urllib.parse import urlsplit
 
 import redis
 import redis.exceptions
@@ -49,13 +50,14 @@ def check_access(client: redis.Redis, conn: RedisConnection) -> None:
     """Raise :class:`RedisAccessError` if the server refuses this login or its TLS."""
     try:
         client.ping()
-    except redis.exceptions.AuthenticationError as exc:
-        raise RedisAccessError(f"Redis at {conn.describe()} refused the login: {exc}") from exc
-    except redis.exceptions.ResponseError as exc:
-        if "NOAUTH" in str(exc) or "NOPERM" in str(exc):
+    except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+        anonymous = not (conn.password.get_secret_value() or urlsplit(conn.url).password)
+        if isinstance(exc, redis.exceptions.AuthenticationError) and not anonymous:
+            raise RedisAccessError(f"Redis at {conn.describe()} refused the login: {exc}") from exc
+        if anonymous or "NOAUTH" in str(exc) or "NOPERM" in str(exc):
             raise RedisAccessError(
-                f"Redis at {conn.describe()} refused us ({exc}): set VIGIL_REDIS_USERNAME and "
-                "VIGIL_REDIS_PASSWORD (or VIGIL_REDIS_PASSWORD_FILE)"
+                f"Redis at {conn.describe()} wants a login ({exc}): set VIGIL_REDIS_USERNAME "
+                "and VIGIL_REDIS_PASSWORD (or VIGIL_REDIS_PASSWORD_FILE)"
             ) from exc
         raise
     except redis.exceptions.ConnectionError as exc:
