@@ -1,16 +1,20 @@
 """The embedded redis-server: loopback, its own port and data folder, AOF on, and (by
 default) closed to every local process that does not hold the run folder's secret.
 
-Its ``default`` user is off; the one user is ``vigil`` (or ``VIGIL_REDIS_USERNAME``) with
-the password of the settings, else a secret generated once in the run folder (mode 0600,
+Its one user is ``vigil`` (or ``VIGIL_REDIS_USERNAME``) with the password of the settings,
+else a secret generated once in the run folder (mode 0600,
 ``VigilSettings.redis_secret_file``), which every Vigil process of that run folder reads
-(``VigilSettings.redis_connection``). The ACL goes in a config file of mode 0600, never on
-the command line, where ``ps`` would show it to everyone.
+(``VigilSettings.redis_connection``). The ``default`` user gets a ``requirepass`` nobody is
+told (new at each start), so a client without the login is refused. Not ``user default
+off``: redis-server 7.0 then refuses the MULTI/EXEC blocks of its own AOF when it loads it
+after a crash (NOPERM), i.e. loses acknowledged writes. The ACL goes in a config file of
+mode 0600, never on the command line, where ``ps`` would show it to everyone.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -45,7 +49,7 @@ def _acl_config(settings: VigilSettings, data_dir: Path) -> Path | None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(
-            "user default off\n"
+            f"requirepass {secrets.token_urlsafe(32)}\n"
             # Every key, channel and command: Vigil's processes are one trusted application.
             f"user {username} on >{password} ~* &* +@all\n"
         )

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-# The ACL user the embedded redis-server admits (its default user is off).
+# The ACL user the embedded redis-server admits (its default user has a password no one has).
 EMBEDDED_REDIS_USER = "vigil"
 
 

@@ -120,7 +120,7 @@ def test_the_embedded_redis_admits_only_its_acl_user_with_a_private_secret(
     acl = tmp_path / "redis" / "acl.conf"
     assert stat.S_IMODE(s.redis_secret_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(acl.stat().st_mode) == 0o600
-    assert "user default off" in acl.read_text() and f">{secret}" in acl.read_text()
+    assert "requirepass" in acl.read_text() and f"user vigil on >{secret}" in acl.read_text()
     assert secret not in " ".join(spec.argv)  # ps shows the command line to everyone
     # The same secret on the next start; none with the ACL turned off.
     redis_process(s)
