@@ -113,6 +113,9 @@ def test_no_change_gives_no_alert_and_a_served_worse_segment_is_named(
     admin.close()
     settings = stack_settings.replace(
         run_dir=tmp_path,
+        # The stack's Redis login lives in the stack's run folder, not in this one.
+        redis_username=stack_settings.redis_connection.username,
+        redis_password=stack_settings.redis_connection.password,
         monitor_app_id=app_id,
         monitor_source_topic=source,
         monitor_window_size=W,
