@@ -41,8 +41,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import redis
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
@@ -53,6 +51,7 @@ from tests.conftest import free_port  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS  # noqa: E402  (nothing calls out)
 from vigil.dashboard.auth import hash_password  # noqa: E402
 from vigil.dashboard.server import console_process  # noqa: E402
+from vigil.reviewers.connect import redis_client  # noqa: E402
 from vigil.reviewers.queue import ReviewQueue  # noqa: E402
 from vigil.reviewers.redis_server import redis_process  # noqa: E402
 from vigil.settings import VigilSettings, load_settings  # noqa: E402
@@ -96,8 +95,8 @@ def items(n: int, prefix: str) -> Iterator[ReviewItem]:
         )
 
 
-def fill(url: str, n: int, prefix: str) -> float:
-    queue = ReviewQueue.from_url(url)
+def fill(settings: VigilSettings, n: int, prefix: str) -> float:
+    queue = ReviewQueue.connect(settings.redis_connection)
     t0 = time.perf_counter()
     batch: list[ReviewItem] = []
     for item in items(n, prefix):
@@ -289,9 +288,9 @@ def main() -> int:
         with Supervisor(run_dir / "logs", echo=lambda _line: None) as sup:
             sup.start(redis_process(base))
             small, large = settings_for(base, 1, users), settings_for(base, 2, users)
-            print(f"filling: 1,000 items in {fill(small.redis_url, 1000, 'small'):.1f}s, ", end="")
-            print(f"{args.large:,} items in {fill(large.redis_url, args.large, 'large'):.1f}s")
-            client = redis.Redis.from_url(base.redis_url)
+            print(f"filling: 1,000 items in {fill(small, 1000, 'small'):.1f}s, ", end="")
+            print(f"{args.large:,} items in {fill(large, args.large, 'large'):.1f}s")
+            client = redis_client(base.redis_connection)
             print(f"redis memory: {client.info('memory')['used_memory_human']}")
             client.close()
             for name, s in (("console-1k", small), ("console-100k", large)):

@@ -37,6 +37,7 @@ from kafka import KafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vigil.reviewers.connect import redis_client  # noqa: E402
 from vigil.reviewers.policy import ReviewPolicy  # noqa: E402
 from vigil.reviewers.queue import ENQUEUE_BATCH, ReviewQueue  # noqa: E402
 from vigil.reviewers.redis_server import redis_process  # noqa: E402
@@ -201,7 +202,7 @@ def bench_claim(client: redis.Redis, n: int, threads: int) -> tuple[float, float
 
 def bench_decision_latency(settings: VigilSettings, decisions: int) -> list[float]:
     """ms from calling decide() to the record arriving at a Kafka consumer."""
-    queue = ReviewQueue.from_url(settings.redis_url)
+    queue = ReviewQueue.connect(settings.redis_connection)
     items = make_items(decisions, uuid.uuid4().hex[:6])
     queue.enqueue_many(items)
     consumer = KafkaConsumer(
@@ -293,7 +294,7 @@ def main() -> None:
             spec = redis_process(settings)
             spec.name = f"redis-{fsync}"
             sup.start(spec)
-            client = redis.Redis.from_url(settings.redis_url)
+            client = redis_client(settings.redis_connection)
             print(f"\nRedis with appendfsync {fsync} ({args.items} items, {args.threads} threads)")
             print("  enqueue:")
             raw_e, dom_e, store_e = bench_enqueue(client, args.items)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from vigil.connections import RedisConnection
 from vigil.dashboard import reliability
 from vigil.dashboard.auth import UserDirectory
 from vigil.reviewers.policy import ReviewPolicy
@@ -25,13 +26,20 @@ def get_settings() -> VigilSettings:
 @st.cache_resource(show_spinner=False)
 def get_queue(redis_url: str) -> ReviewQueue:
     # The clients are thread-safe through their connection pool: one for all sessions. The
-    # policy matters for claims (lease length) and the item's review plan.
-    return ReviewQueue.from_url(redis_url, policy=ReviewPolicy.from_settings(get_settings().review))
+    # policy matters for claims (lease length) and the item's review plan. The url is the
+    # cache key; the login and TLS come with the settings.
+    settings = get_settings()
+    policy = ReviewPolicy.from_settings(settings.review)
+    return ReviewQueue.connect(_connection(settings, redis_url), policy=policy)
 
 
 @st.cache_resource(show_spinner=False)
 def get_monitor_store(redis_url: str, monitor: str) -> MonitorStore:
-    return MonitorStore.from_url(redis_url, monitor)
+    return MonitorStore.connect(_connection(get_settings(), redis_url), monitor)
+
+
+def _connection(settings: VigilSettings, redis_url: str) -> RedisConnection:
+    return settings.redis_connection.model_copy(update={"url": redis_url})
 
 
 @st.cache_resource(show_spinner=False)

@@ -24,6 +24,7 @@ import grpc
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from vigil.connections import GrpcTls
 from vigil.inference.adapters import Chunk, GenerationParams, ModelAdapter
 from vigil.inference.exceptions import ModelCallError
 
@@ -52,6 +53,9 @@ _UNAVAILABLE_TEXT = (
 # The server has no such model at all: a misrouted request (or a server that is still
 # building its repository). Nothing ran; retried, but it says nothing about the server.
 _NOT_READY_TEXT = ("is not found",)
+# A TLS handshake that failed (an unknown CA, a plaintext server, a refused client
+# certificate): nothing ran; said as such, since a retry alone will not mend it.
+_TLS_TEXT = ("ssl", "tls", "handshake", "certificate")
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,14 @@ class ModelRoute:
 class TritonClient:
     """Calls LLMs on one Triton over gRPC, whatever their contract (see ``adapters``)."""
 
-    def __init__(self, url: str, *, timeout_s: float) -> None:
+    def __init__(self, url: str, *, timeout_s: float, tls: GrpcTls | None = None) -> None:
+        """``tls``: gRPC over TLS (``settings.triton_tls``: root certificate, client
+        certificate and key); None or disabled: a plaintext channel."""
         self.url = url
         self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url=url, channel_args=CHANNEL_ARGS)
+        self._client = grpcclient.InferenceServerClient(
+            url=url, channel_args=CHANNEL_ARGS, **(tls or GrpcTls()).tritonclient_kwargs()
+        )
 
     async def close(self) -> None:
         await self._client.close()
@@ -161,6 +169,13 @@ def classify(exc: BaseException, model_name: str) -> ModelCallError:
             kind = "timeout"
         elif code in _UNAVAILABLE_CODES or _looks(text, _UNAVAILABLE_TEXT):
             kind = "unavailable"
+            if _looks(text, _TLS_TEXT):
+                return ModelCallError(
+                    f"triton {model_name}: TLS with the server failed (check "
+                    f"VIGIL_TRITON_GRPC_SSL and its certificates): {_last_line(text)}",
+                    kind=kind,
+                    code=str(code),
+                )
         elif _looks(text, _NOT_READY_TEXT):
             kind = "not_ready"
         else:

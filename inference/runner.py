@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from vigil.inference.adapters import load_adapter
@@ -46,6 +46,7 @@ from vigil.inference.sample_budget import SampleBudget
 from vigil.settings import GatewaySettings, VigilSettings
 from vigil.supervisor import mark_ready
 from vigil_client import topics
+from vigil_client.security import unreachable, watch_bootstrap
 
 log = logging.getLogger("vigil.gateway")
 
@@ -66,6 +67,8 @@ def transactional_id(config: GatewaySettings) -> str:
 def producer_config(settings: VigilSettings) -> dict[str, object]:
     """Durable, transactional producer settings (asserted in tests)."""
     return {
+        # aiokafka takes kafka-python's security keywords (TLS as an SSL context).
+        **settings.kafka_security.kafka_python_kwargs(),
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
         "enable_idempotence": True,
@@ -78,6 +81,8 @@ def producer_config(settings: VigilSettings) -> dict[str, object]:
 
 def consumer_config(settings: VigilSettings) -> dict[str, object]:
     return {
+        # aiokafka takes kafka-python's security keywords (TLS as an SSL context).
+        **settings.kafka_security.kafka_python_kwargs(),
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": GROUP_ID,
         "client_id": "vigil-gateway",
@@ -392,7 +397,9 @@ class GatewayRunner:
 
 
 async def serve(settings: VigilSettings, stop: asyncio.Event) -> None:
-    client = TritonClient(settings.triton_grpc_url, timeout_s=settings.triton_timeout_s)
+    client = TritonClient(
+        settings.triton_grpc_url, timeout_s=settings.triton_timeout_s, tls=settings.triton_tls
+    )
     config = settings.gateway
     routes = routes_from_settings(settings)
     gateway = build_gateway(config, client, routes, max_prompt_chars=settings.max_prompt_chars)
@@ -406,9 +413,20 @@ async def serve(settings: VigilSettings, stop: asyncio.Event) -> None:
         ready_dir=settings.ready_dir,
         stats_path=settings.run_dir / STATS_FILE,
     )
-    await producer.start()
-    consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
-    await consumer.start()
+    try:
+        # aiokafka logs why each broker refused; the watch keeps the reason for the error.
+        with watch_bootstrap("aiokafka", "bootstrap", fatal=False) as watch:
+            await producer.start()
+            consumer.subscribe([topics.REQUESTS], listener=_Rebalance(runner))
+            await consumer.start()
+    except KafkaConnectionError as exc:
+        # A refused login or TLS handshake fails every bootstrap alike: say so and stop,
+        # rather than be restarted into the same refusal.
+        await client.close()
+        for part in (consumer, producer):
+            with contextlib.suppress(Exception):
+                await part.stop()
+        raise unreachable(settings.kafka_bootstrap, settings.kafka_security, watch.last) from exc
     log.info(
         "gateway: %s; in flight <= %d, pending <= %d",
         ", ".join(f"{n} ({r.adapter.name})" for n, r in gateway.routes.by_name.items()),

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.exceptions import ConfigError
 from vigil.inference.replay_plan import (
     ServedReplay,
     describe,
@@ -76,6 +77,29 @@ def triton_workspace(settings: VigilSettings) -> Path:
     restart after a kill finds (and clears) its own stale workspace."""
     tag = hashlib.sha1(str(settings.run_dir.resolve()).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"vigil-triton-{tag}"
+
+
+def grpc_tls_config(settings: VigilSettings) -> dict[str, Any]:
+    """PyTriton's TritonConfig keywords for gRPC over TLS: the server's certificate and key
+    (``VIGIL_TRITON_GRPC_SERVER_CERT``/``_KEY``), and with a client CA
+    (``VIGIL_TRITON_GRPC_ROOT_CERT``) mutual TLS; none set: plaintext. The HTTP port (the
+    readiness probe) stays plaintext on loopback."""
+    cert, key = settings.triton_grpc_server_cert, settings.triton_grpc_server_key
+    if not cert and not key:
+        return {}
+    if not (cert and key):
+        raise ConfigError("the embedded Triton's TLS needs both its server cert and key")
+    out: dict[str, Any] = {
+        "grpc_use_ssl": True,
+        "grpc_server_cert": Path(cert),
+        "grpc_server_key": Path(key),
+    }
+    if settings.triton_grpc_root_cert:
+        out["grpc_root_cert"] = Path(settings.triton_grpc_root_cert)
+        if settings.triton_grpc_client_cert:
+            # The gateway presents a certificate: the server asks every client for one.
+            out["grpc_use_ssl_mutual"] = True
+    return out
 
 
 def _raise_system_exit(signum: int, _frame: object) -> None:
@@ -182,6 +206,7 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
         allow_metrics=False,
         exit_timeout_secs=5,
         log_verbose=0,
+        **grpc_tls_config(settings),
     )
     delay_s = settings.replay_delay_ms / 1000.0
     # SIGTERM (how `vigil up` and compose stop us) would end the process on the spot; as an

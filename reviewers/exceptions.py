@@ -18,6 +18,10 @@ class RedisServerError(ReviewError):
     """The embedded redis-server could not be started."""
 
 
+class RedisAccessError(ReviewError):
+    """Redis refused this client: its login (user, password) or the TLS handshake."""
+
+
 class ItemNotFound(ReviewError):
     """No review item with that request id."""
 

@@ -18,11 +18,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import orjson
-import redis
 
+from vigil.connections import RedisConnection
 from vigil.reviewers.audit import AuditMixin
 from vigil.reviewers.base import QueueBase, reply_text
 from vigil.reviewers.claims import ClaimsMixin
+from vigil.reviewers.connect import redis_client
 from vigil.reviewers.decisions import DecisionsMixin
 from vigil.reviewers.exceptions import InvalidDecision, ItemNotFound
 from vigil.reviewers.hold import HoldMixin, fallback_draft
@@ -62,13 +63,22 @@ class ReviewQueue(
     """Review items, claims and decisions in Redis; safe to share between threads."""
 
     @classmethod
+    def connect(
+        cls,
+        conn: RedisConnection | str,
+        prefix: str = "vigil",
+        policy: ReviewPolicy | None = None,
+    ) -> ReviewQueue:
+        """The queue on the Redis of ``conn`` (``settings.redis_connection``: its login and
+        TLS; a bare url for an open server)."""
+        return cls(redis_client(conn), prefix, policy)
+
+    @classmethod
     def from_url(
         cls, url: str, prefix: str = "vigil", policy: ReviewPolicy | None = None
     ) -> ReviewQueue:
-        # A socket timeout so that a hung server surfaces as an error instead of a frozen
-        # page; it must stay above ``block_ms`` of ``outbox_read``.
-        client = redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
-        return cls(client, prefix, policy)
+        """The queue on an open Redis, or one whose url holds the login."""
+        return cls.connect(url, prefix, policy)
 
     # --- items -------------------------------------------------------------------------
 

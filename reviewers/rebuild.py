@@ -28,6 +28,8 @@ from typing import Any, cast
 import orjson
 import redis
 
+from vigil.connections import RedisConnection
+from vigil.reviewers.connect import redis_client
 from vigil.reviewers.exceptions import RebuildError
 from vigil.reviewers.keys import Keys, epoch_ms, queue_hash, state_hash, text
 from vigil.reviewers.machine import TRANSITIONS, ClaimEffect, Record, VoteEffect
@@ -344,10 +346,10 @@ def snapshot(client: redis.Redis, prefix: str) -> dict[str, Any]:
 
 
 def rebuild_at(
-    redis_url: str, prefix: str, events: Iterable[bytes], *, force: bool = False
+    conn: RedisConnection | str, prefix: str, events: Iterable[bytes], *, force: bool = False
 ) -> RebuildStats:
-    """:func:`rebuild` into the Redis at ``redis_url`` (for callers that hold no client)."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=60)
+    """:func:`rebuild` into the Redis of ``conn`` (for callers that hold no client)."""
+    client = redis_client(conn, socket_timeout_s=60)
     try:
         return rebuild(client, prefix, events, force=force)
     finally:

@@ -35,6 +35,8 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
 from vigil.settings import VigilSettings
+from vigil.streams import kafka_clients
+from vigil_client.security import KafkaSecurity
 
 ISOLATION_LEVEL = "read_committed"
 
@@ -67,6 +69,8 @@ def new_app(app_id: str, settings: VigilSettings, **overrides: Any) -> faust.App
     """A Faust app with the shared settings; ``overrides`` are an app's own (Faust keywords)."""
     conf: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka_bootstrap}",
+        # Every client Faust makes (consumer, producer, its admin) logs in with these.
+        "broker_credentials": broker_credentials(settings.kafka_security),
         "store": "memory://",
         "web_enabled": False,
         "processing_guarantee": "at_least_once",
@@ -77,6 +81,35 @@ def new_app(app_id: str, settings: VigilSettings, **overrides: Any) -> faust.App
     }
     conf.update(overrides)
     return VigilApp(app_id, **conf)
+
+
+def broker_credentials(security: KafkaSecurity) -> Any:
+    """The settings' Kafka security as Faust's credentials (None: an open broker).
+
+    Faust derives the protocol from the credentials: SASL with an SSL context is SASL_SSL,
+    without one SASL_PLAINTEXT; an SSL context alone is SSL."""
+    context = security.ssl_context()
+    if security.sasl:
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def check_broker_access(settings: VigilSettings) -> None:
+    """Log in once before a Faust app starts: a refused login or TLS handshake raises
+    ``KafkaConnectError`` now, with what was tried, where Faust would retry it in its
+    background tasks."""
+    admin = kafka_clients.admin(settings.kafka_bootstrap, settings.kafka_security)
+    try:
+        admin.list_topics()
+    finally:
+        admin.close()
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

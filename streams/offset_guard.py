@@ -32,7 +32,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from vigil.streams import kafka_clients
+from vigil.streams.kafka_clients import KafkaConsumer, TopicPartition
+from vigil_client.security import KafkaSecurity
 
 __all__ = ["Guarded", "Hole", "HoleReader", "OffsetGuard", "OffsetTracker"]
 
@@ -108,16 +110,20 @@ class OffsetTracker:
 class HoleReader:
     """Reads committed offsets and the records of holes (one consumer, outside any group)."""
 
-    def __init__(self, bootstrap: str, group_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, security: KafkaSecurity | None = None
+    ) -> None:
         self._bootstrap = bootstrap
         self._group_id = group_id
+        self._security = security
         self._consumer: KafkaConsumer | None = None
 
     def _client(self) -> KafkaConsumer:
         if self._consumer is None:
             # group_id only to read the group's committed offsets: it never joins the group.
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap,
+            self._consumer = kafka_clients.consumer(
+                self._bootstrap,
+                self._security,
                 group_id=self._group_id,
                 enable_auto_commit=False,
                 # What the worker's own consumer sees: no aborted gateway outputs.
@@ -187,10 +193,11 @@ class OffsetGuard:
         group_id: str,
         topic: str,
         on_done: Callable[[dict[Partition, int]], Awaitable[None]] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.topic = topic
         self._tracker = OffsetTracker()
-        self._reader = HoleReader(bootstrap, group_id)
+        self._reader = HoleReader(bootstrap, group_id, security)
         self._on_done = on_done
 
     async def _start(self, partition: Partition) -> None:

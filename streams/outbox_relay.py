@@ -26,13 +26,13 @@ import signal
 import threading
 import time
 
-from kafka import KafkaProducer
-
 from vigil.exceptions import ConfigError
 from vigil.reviewers.outbox import OutboxEntry
 from vigil.reviewers.queue import ReviewQueue
 from vigil.reviewers.sla import run_sla_clock
 from vigil.settings import VigilSettings
+from vigil.streams import kafka_clients
+from vigil.streams.kafka_clients import KafkaProducer
 from vigil.supervisor import mark_ready
 
 log = logging.getLogger("vigil.relay")
@@ -49,8 +49,9 @@ SWEEP_EVERY_S = 5.0
 
 
 def relay_producer(settings: VigilSettings) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    return kafka_clients.producer(
+        settings.kafka_bootstrap,
+        settings.kafka_security,
         client_id="vigil-relay",
         acks="all",
         enable_idempotence=True,
@@ -137,13 +138,13 @@ def run_relay(settings: VigilSettings, *, sla_clock: bool = True) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    queue = ReviewQueue.from_url(settings.redis_url)
+    queue = ReviewQueue.connect(settings.redis_connection)
     producer = relay_producer(settings)
     clock: threading.Thread | None = None
     if sla_clock:
         clock = threading.Thread(
             target=run_sla_clock,
-            args=(ReviewQueue.from_url(settings.redis_url), stop, settings.review.tick_s),
+            args=(ReviewQueue.connect(settings.redis_connection), stop, settings.review.tick_s),
             name="sla-clock",
             daemon=True,
         )

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kafka import KafkaConsumer, TopicPartition
-
 from vigil.reviewers.rebuild import RebuildStats, rebuild_at
 from vigil.settings import VigilSettings
-from vigil.streams import topics
+from vigil.streams import kafka_clients, topics
 from vigil.streams.exceptions import StreamsError
+from vigil.streams.kafka_clients import TopicPartition
+from vigil_client.security import KafkaSecurity
 
 
-def read_review_events(bootstrap: str, *, timeout_s: float = 60.0) -> Iterator[bytes]:
+def read_review_events(
+    bootstrap: str, *, security: KafkaSecurity | None = None, timeout_s: float = 60.0
+) -> Iterator[bytes]:
     """The values of ``review.events``, partition by partition, oldest first."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = kafka_clients.consumer(
+        bootstrap,
+        security,
         client_id="vigil-rebuild",
         group_id=None,  # a reader, not a member: moves nobody's offsets
         enable_auto_commit=False,
@@ -58,5 +61,5 @@ def read_review_events(bootstrap: str, *, timeout_s: float = 60.0) -> Iterator[b
 def run_rebuild(
     settings: VigilSettings, *, prefix: str = "vigil", force: bool = False
 ) -> RebuildStats:
-    events = read_review_events(settings.kafka_bootstrap)
-    return rebuild_at(settings.redis_url, prefix, events, force=force)
+    events = read_review_events(settings.kafka_bootstrap, security=settings.kafka_security)
+    return rebuild_at(settings.redis_connection, prefix, events, force=force)

@@ -60,7 +60,12 @@ from vigil.streams.checks.stability import (
     decode_history,
     encode_history,
 )
-from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
+from vigil.streams.faust_app import (
+    ProgressCommitter,
+    check_broker_access,
+    new_app,
+    raw_topic,
+)
 from vigil.streams.offset_guard import OffsetGuard
 from vigil.streams.triage import Screener, Triage
 from vigil.supervisor import mark_ready
@@ -94,7 +99,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     checks = screener or Screener.from_files(settings.checks_config, settings.novelty_reference)
     log.info("checks: %s", ", ".join(c.name for c in checks.checks))
     # The fitted risk model in use (streams/calibration/), followed without a restart.
-    watcher = ModelWatcher(RiskModelStore.from_url(settings.redis_url), checks)
+    watcher = ModelWatcher(RiskModelStore.connect(settings.redis_connection), checks)
 
     @app.task
     async def load_risk_model() -> None:
@@ -106,8 +111,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
     results_topic = raw_topic(app, topics.RESULTS)
     # The review policy (SLA, retention, rules) applies when an item is queued.
-    queue = ReviewQueue.from_url(
-        settings.redis_url, policy=ReviewPolicy.from_settings(settings.review)
+    queue = ReviewQueue.connect(
+        settings.redis_connection, policy=ReviewPolicy.from_settings(settings.review)
     )
     transient = transient_errors()
     history = app.Table(
@@ -252,7 +257,9 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
     async def commit_progress() -> None:
         await committer.flush()
 
-    guard = OffsetGuard(settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer)
+    guard = OffsetGuard(
+        settings.kafka_bootstrap, APP_ID, topics.RESULTS, committer, settings.kafka_security
+    )
 
     # concurrency=1: Faust can commit past an unfinished message otherwise (stack notes #606);
     # scale by partitions and worker processes instead.
@@ -302,6 +309,7 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
 
 
 def run_worker(settings: VigilSettings) -> None:
+    check_broker_access(settings)
     app = create_app(settings)
     # Everything built so far lives as long as the process: out of the collector's sight,
     # so that collections triggered by the batches' short-lived objects do not walk it.

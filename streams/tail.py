@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import click
-from kafka import KafkaConsumer
 
 from vigil.settings import VigilSettings
+from vigil.streams import kafka_clients
 
 
 def tail_topic(
     settings: VigilSettings, topic: str, *, from_beginning: bool, max_messages: int
 ) -> None:
-    consumer = KafkaConsumer(
+    consumer = kafka_clients.consumer(
+        settings.kafka_bootstrap,
+        settings.kafka_security,
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
         client_id="vigil-tail",
         group_id=None,  # a reader, not a member: never moves anyone's offsets
         auto_offset_reset="earliest" if from_beginning else "latest",

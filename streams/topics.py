@@ -8,10 +8,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
-
+from vigil.streams import kafka_clients
+from vigil.streams.kafka_clients import KafkaAdminClient, NewTopic, TopicAlreadyExistsError
+from vigil_client.security import KafkaSecurity
 from vigil_client.topics import (
     ALERTS,
     DECISIONS,
@@ -46,18 +45,21 @@ TOPICS = (
 )
 
 
-def _admin(bootstrap: str, timeout_ms: int = 5000) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
+def _admin(
+    bootstrap: str, security: KafkaSecurity | None, timeout_ms: int = 5000
+) -> KafkaAdminClient:
+    return kafka_clients.admin(
+        bootstrap,
+        security,
         client_id="vigil-admin",
         bootstrap_timeout_ms=timeout_ms,
         request_timeout_ms=timeout_ms * 2,
     )
 
 
-def broker_ready(bootstrap: str) -> bool:
+def broker_ready(bootstrap: str, security: KafkaSecurity | None = None) -> bool:
     """True once the broker answers metadata requests (not merely accepts TCP)."""
-    admin = _admin(bootstrap, timeout_ms=2000)
+    admin = _admin(bootstrap, security, timeout_ms=2000)
     try:
         admin.list_topics()
         return True
@@ -65,9 +67,11 @@ def broker_ready(bootstrap: str) -> bool:
         admin.close()
 
 
-def ensure_topics(bootstrap: str, partitions: int) -> list[str]:
+def ensure_topics(
+    bootstrap: str, partitions: int, security: KafkaSecurity | None = None
+) -> list[str]:
     """Create any missing topic; returns the names created. Idempotent."""
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, security)
     try:
         existing = set(admin.list_topics())
         wanted = [

@@ -118,6 +118,7 @@ def consume_until(
         consumer_timeout_ms=1000,
         # What Vigil's own consumers see: the gateway writes in transactions.
         isolation_level="read_committed",
+        **settings.kafka_security.kafka_python_kwargs(),
     )
     deadline = time.monotonic() + timeout_s
     try:

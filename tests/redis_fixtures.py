@@ -18,14 +18,15 @@ from tests.conftest import free_port
 from vigil.exceptions import StackError
 from vigil.reviewers.queue import ReviewQueue
 from vigil.reviewers.redis_server import redis_process
-from vigil.settings import load_settings
+from vigil.settings import VigilSettings, load_settings
 from vigil.supervisor import Supervisor
 from vigil_client.contracts import CheckResult, Evidence, ReviewItem
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start redis-server (the project's own spec: loopback, AOF) and yield its URL."""
+    """Start redis-server (the project's own spec: loopback, AOF, its ACL user with the run
+    folder's secret) and yield its URL, the login in it."""
     run_dir = tmp_path_factory.mktemp("redis-run")
     with Supervisor(run_dir / "logs", echo=lambda _line: None) as supervisor:
         # The free port can be taken between our probe and redis' bind: try a few.
@@ -40,7 +41,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 supervisor.stop_all()
                 if attempt == 2:
                     raise
-        yield settings.redis_url
+        yield url_with_login(settings)
+
+
+def url_with_login(settings: VigilSettings) -> str:
+    """The embedded Redis' url with its ACL user and secret in it (tests only: a url is
+    printed and logged, the settings keep a password out of it)."""
+    conn = settings.redis_connection
+    host_port = settings.redis_url.split("://", 1)[1]
+    return f"redis://{conn.username}:{conn.password.get_secret_value()}@{host_port}"
 
 
 @pytest.fixture

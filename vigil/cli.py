@@ -63,6 +63,14 @@ def publish(
 
 
 @main.command()
+@click.pass_context
+def config(ctx: click.Context) -> None:
+    """Print the settings in effect (VIGIL_* names), secrets masked."""
+    for name, value in _settings(ctx).shown().items():
+        click.echo(f"{name}={value}")
+
+
+@main.command()
 @click.argument("topic")
 @click.option("--from-beginning", is_flag=True, help="Start at the earliest offset.")
 @click.option("-n", "--max-messages", default=0, help="Stop after this many (0 = follow).")
@@ -96,7 +104,7 @@ def topics(ctx: click.Context) -> None:
     from vigil.streams.topics import ensure_topics
 
     s = _settings(ctx)
-    created = ensure_topics(s.kafka_bootstrap, s.topic_partitions)
+    created = ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.kafka_security)
     click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
 
 
@@ -147,7 +155,7 @@ def export_(ctx: click.Context, out: Path) -> None:
     from vigil.reviewers.queue import ReviewQueue
 
     s = _settings(ctx)
-    queue = ReviewQueue.from_url(s.redis_url, policy=ReviewPolicy.from_settings(s.review))
+    queue = ReviewQueue.connect(s.redis_connection, policy=ReviewPolicy.from_settings(s.review))
     stats = export_datasets(queue, out)
     click.echo(f"{out / SFT_FILE}: {stats.sft} SFT pairs")
     click.echo(f"{out / STEP_LABELS_FILE}: {stats.step_labels} step-labelled solutions")
@@ -185,7 +193,8 @@ def erase(ctx: click.Context, subject: str, actor: str) -> None:
     """Erase every review item of one data subject (VIGIL_REVIEW_SUBJECT_KEY in metadata)."""
     from vigil.reviewers.queue import ReviewQueue
 
-    erased = ReviewQueue.from_url(_settings(ctx).redis_url).erase_subject(subject, actor=actor)
+    queue = ReviewQueue.connect(_settings(ctx).redis_connection)
+    erased = queue.erase_subject(subject, actor=actor)
     click.echo(f"erased {len(erased)} items" + (f": {', '.join(erased)}" if erased else ""))
 
 
@@ -196,7 +205,7 @@ def agreement(ctx: click.Context) -> None:
     from vigil.reviewers.agreement import agreement_report, format_report
     from vigil.reviewers.queue import ReviewQueue
 
-    queue = ReviewQueue.from_url(_settings(ctx).redis_url)
+    queue = ReviewQueue.connect(_settings(ctx).redis_connection)
     click.echo(format_report(agreement_report(queue.ratings())))
 
 

@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigil.connections import (
+    EMBEDDED_REDIS_USER,
+    GrpcTls,
+    RedisConnection,
+    ensure_secret_file,
+    redacted_url,
+)
+from vigil_client.security import KafkaSecurity, SaslMechanism, SecurityProtocol, read_secret
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GSM8K = REPO_ROOT.parent / "shared" / "data" / "gsm8k" / "model_solutions.jsonl"
@@ -160,7 +169,7 @@ class MonitorSettings(Section):
     # (Slack-compatible JSON, HMAC-SHA256 signed with the secret when one is set).
     alert_samples: int = Field(default=5, ge=0, le=100)
     webhook_urls: list[str] = Field(default_factory=list)
-    webhook_secret: str = ""
+    webhook_secret: SecretStr = SecretStr("")
     # Bias: segment attributes (empty: every metadata key with at most 20 values), windows
     # pooled per test, significance level (Bonferroni-corrected), smallest segment judged,
     # and the disparity ratio under which a segment fails (the four-fifths rule).
@@ -256,6 +265,41 @@ class VigilSettings(BaseSettings):
     triton_http_port: int = 18000
     triton_grpc_port: int = 18001
     triton_grpc_url: str = "127.0.0.1:18001"
+
+    # How to reach a secured Kafka (README "Connecting to secured Kafka, Redis and Triton"):
+    # one set for every Kafka client (SDK, gateway, Faust apps, relay, CLI, topic creation).
+    # A secret comes from its variable or from the file its ``*_FILE`` names.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_key_password_file: str = ""
+    kafka_ssl_check_hostname: bool = True
+    # Redis: an ACL user (or none: ``requirepass``), its password, TLS by ``rediss://`` in
+    # ``redis_url`` with these PEM files. The embedded redis-server admits only its ACL user
+    # ``vigil`` with a secret generated in the run folder (``redis_embedded_auth``), unless a
+    # password is set here.
+    redis_username: str = ""
+    redis_password: SecretStr = SecretStr("")
+    redis_password_file: str = ""
+    redis_ssl_ca_file: str = ""
+    redis_ssl_cert_file: str = ""
+    redis_ssl_key_file: str = ""
+    redis_embedded_auth: bool = True
+    # Triton's gRPC over TLS: the gateway's client (root certificate; client certificate and
+    # key for mutual TLS), and the embedded Triton's own certificate and key (it serves TLS
+    # when they are set).
+    triton_grpc_ssl: bool = False
+    triton_grpc_root_cert: str = ""
+    triton_grpc_client_cert: str = ""
+    triton_grpc_client_key: str = ""
+    triton_grpc_server_cert: str = ""
+    triton_grpc_server_key: str = ""
 
     # Which embedded parts `vigil up` starts; turn one off to point at an existing instance.
     embedded_kafka: bool = True
@@ -397,12 +441,94 @@ class VigilSettings(BaseSettings):
                 flat[name] = value
         out = {}
         for name, value in flat.items():
+            if isinstance(value, SecretStr):
+                # Children need the value itself (one read from its *_FILE stays in the file).
+                out[f"VIGIL_{name.upper()}"] = value.get_secret_value()
+                continue
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if isinstance(value, dict | list):
                 # Complex settings travel as JSON, which is how pydantic-settings reads them.
                 text = orjson.dumps(value, default=str).decode()
             out[f"VIGIL_{name.upper()}"] = text
         return out
+
+    def shown(self) -> dict[str, str]:
+        """The settings as ``VIGIL_*`` names and values for people (``vigil config``):
+        secrets masked."""
+        env = self.as_env()
+        for name, field in self.flat_fields().items():
+            if field.annotation is SecretStr:
+                key = f"VIGIL_{name.upper()}"
+                env[key] = "**********" if env.get(key) else ""
+        env["VIGIL_REDIS_URL"] = redacted_url(self.redis_url)
+        return dict(sorted(env.items()))
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka security every client of this process uses (secrets read from their
+        files now)."""
+        return KafkaSecurity(
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=read_secret(self.kafka_sasl_password, self.kafka_sasl_password_file)
+            or SecretStr(""),
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=read_secret(
+                self.kafka_ssl_key_password, self.kafka_ssl_key_password_file
+            )
+            or SecretStr(""),
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+        )
+
+    @property
+    def redis_secret_file(self) -> Path:
+        """The embedded redis-server's generated password (mode 0600)."""
+        return self.run_dir / "redis-secret"
+
+    @property
+    def embedded_redis_secured(self) -> bool:
+        """Whether the embedded redis-server admits only its ACL user with the run folder's
+        generated secret (no password of ours set)."""
+        return (
+            self.embedded_redis
+            and self.redis_embedded_auth
+            and read_secret(self.redis_password, self.redis_password_file) is None
+        )
+
+    def embedded_redis_secret(self) -> SecretStr:
+        """The embedded redis-server's secret, made now if the run folder has none."""
+        return ensure_secret_file(self.redis_secret_file)
+
+    @property
+    def redis_connection(self) -> RedisConnection:
+        """How every Redis client of this process connects: the configured user and
+        password, else the embedded server's ACL user and run-folder secret (once made)."""
+        username = self.redis_username
+        password = read_secret(self.redis_password, self.redis_password_file)
+        if self.embedded_redis_secured and self.redis_secret_file.exists():
+            username = username or EMBEDDED_REDIS_USER
+            password = SecretStr(self.redis_secret_file.read_text().strip())
+        return RedisConnection(
+            url=self.redis_url,
+            username=username,
+            password=password or SecretStr(""),
+            ssl_ca_file=self.redis_ssl_ca_file,
+            ssl_cert_file=self.redis_ssl_cert_file,
+            ssl_key_file=self.redis_ssl_key_file,
+        )
+
+    @property
+    def triton_tls(self) -> GrpcTls:
+        """TLS of the gRPC channel to Triton (the gateway's client, any other Triton caller)."""
+        return GrpcTls(
+            enabled=self.triton_grpc_ssl,
+            root_cert=self.triton_grpc_root_cert,
+            client_cert=self.triton_grpc_client_cert,
+            client_key=self.triton_grpc_client_key,
+        )
 
     @property
     def replay_paths(self) -> list[Path]:

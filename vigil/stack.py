@@ -53,13 +53,15 @@ def start_stack(
 
     if settings.embedded_redis:
         sup.start(redis_process(settings))
-    elif not redis_ready(settings.redis_url):
-        echo(f"  redis     not reachable at {settings.redis_url}")
+    elif not redis_ready(settings.redis_connection):
+        echo(f"  redis     not reachable at {settings.redis_connection.describe()}")
     if settings.embedded_kafka:
         sup.start(broker_process(settings))
-    elif not broker_ready(settings.kafka_bootstrap):
+    elif not broker_ready(settings.kafka_bootstrap, settings.kafka_security):
         echo(f"  kafka     not reachable at {settings.kafka_bootstrap}")
-    created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+    created = ensure_topics(
+        settings.kafka_bootstrap, settings.topic_partitions, settings.kafka_security
+    )
     echo(f"  topics    {'created ' + ', '.join(created) if created else 'all present'}")
     if settings.embedded_triton:
         sup.start(triton_process(settings, VIGIL))
@@ -80,7 +82,10 @@ def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) 
             print(f"\nAll parts ready in {time.monotonic() - t0:.1f}s.")
             print(f"  console:  {settings.console.url}")
             print("  login:    reviewer / vigil-demo   (lead / vigil-demo)")
-            print(f"  kafka:    {settings.kafka_bootstrap}   redis: {settings.redis_url}")
+            print(
+                f"  kafka:    {settings.kafka_bootstrap} ({settings.kafka_security.describe()})"
+                f"   redis: {settings.redis_connection.describe()}"
+            )
             label = f" as v{settings.replay_version}" if settings.replay_version else ""
             print(
                 f"  triton:   {settings.triton_grpc_url} (gRPC), {settings.model_name} serving "

@@ -6,7 +6,8 @@ It is its own distribution (``pip install ./sdk``: kafka-python, pydantic and js
 only), and holds what products and the Vigil server share: the event contracts
 (``vigil_client.contracts``), the topic names (``vigil_client.topics``), the review names
 (tiers, item states, event and decision kinds: ``vigil_client.names``), the root errors
-(``vigil_client.exceptions``) and the published JSON Schemas (``vigil_client/schemas/``).
+(``vigil_client.exceptions``), the Kafka security settings (``vigil_client.security``) and the
+published JSON Schemas (``vigil_client/schemas/``).
 """
 
 from vigil_client.client import VigilClient
@@ -21,6 +22,7 @@ from vigil_client.contracts import (
     ScreeningOutcome,
 )
 from vigil_client.exceptions import ContractError, PublishError, VigilError
+from vigil_client.security import KafkaSecurity
 
 __all__ = [
     "Alert",
@@ -28,6 +30,7 @@ __all__ = [
     "DeadLetter",
     "InferenceRequest",
     "InferenceResult",
+    "KafkaSecurity",
     "PublishError",
     "ReviewDecision",
     "ReviewRelease",

@@ -36,6 +36,7 @@ from vigil_client.contracts import (
     ReviewRelease,
 )
 from vigil_client.exceptions import ContractError, PublishError
+from vigil_client.security import KafkaSecurity, explain_kafka_errors
 from vigil_client.topics import DECISIONS, RELEASES, REQUESTS
 
 PUBLISHED_SCHEMA = SCHEMAS_DIR / f"inference_request.v{SCHEMA_VERSION}.json"
@@ -69,18 +70,25 @@ class VigilClient:
         tenant: str | None = None,
         linger_ms: int = 5,
         schema_path: Path = PUBLISHED_SCHEMA,
+        security: KafkaSecurity | None = None,
     ) -> None:
+        """``security``: TLS and SASL for a secured cluster (default: an open one); see
+        :class:`~vigil_client.security.KafkaSecurity` (``KafkaSecurity.from_env()`` reads
+        ``VIGIL_KAFKA_*``)."""
         self.bootstrap = bootstrap
         self.product = product
         self.tenant = tenant
+        self.security = security or KafkaSecurity()
         self._validator = request_validator(schema_path)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=f"vigil-sdk-{product or 'anon'}",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-        )
+        with explain_kafka_errors(bootstrap, self.security):
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                **self.security.kafka_python_kwargs(),
+                client_id=f"vigil-sdk-{product or 'anon'}",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=linger_ms,
+            )
         self._failed: list[str] = []
         self._lock = threading.Lock()
 
@@ -200,15 +208,17 @@ class VigilClient:
         self, topic: str, group_id: str | None, from_beginning: bool, timeout_ms: int | None
     ) -> Iterator[bytes]:
         """The raw values of ``topic`` as they arrive; the consumer closes with the iterator."""
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=self.bootstrap,
-            group_id=group_id,
-            client_id=f"vigil-sdk-{self.product or 'anon'}",
-            auto_offset_reset="earliest" if from_beginning else "latest",
-            enable_auto_commit=group_id is not None,
-            consumer_timeout_ms=timeout_ms if timeout_ms is not None else float("inf"),
-        )
+        with explain_kafka_errors(self.bootstrap, self.security):
+            consumer = KafkaConsumer(
+                topic,
+                bootstrap_servers=self.bootstrap,
+                **self.security.kafka_python_kwargs(),
+                group_id=group_id,
+                client_id=f"vigil-sdk-{self.product or 'anon'}",
+                auto_offset_reset="earliest" if from_beginning else "latest",
+                enable_auto_commit=group_id is not None,
+                consumer_timeout_ms=timeout_ms if timeout_ms is not None else float("inf"),
+            )
         try:
             for msg in consumer:
                 yield msg.value

@@ -11,3 +11,8 @@ class ContractError(VigilError):
 
 class PublishError(VigilError):
     """A record could not be produced to Kafka."""
+
+
+class KafkaConnectError(VigilError):
+    """Kafka could not be reached, or refused the connection: the login (SASL), the TLS
+    handshake or the address. The message says which, and as whom (never a secret)."""

@@ -139,10 +139,10 @@ def run_calibrate(
     echo: Callable[[str], None] = print,
 ) -> int:
     cal = settings.calibration
-    store = RiskModelStore.from_url(settings.redis_url)
+    store = RiskModelStore.connect(settings.redis_connection)
     try:
         if path is None:
-            queue = ReviewQueue.from_url(settings.redis_url)
+            queue = ReviewQueue.connect(settings.redis_connection)
             labels, left_out = labels_from_store(settings, queue)
             source = "review store"
             echo(

@@ -22,6 +22,8 @@ from typing import Any, cast
 import orjson
 import redis
 
+from vigil.connections import RedisConnection
+from vigil.reviewers.connect import redis_client
 from vigil.streams.calibration.fit import Decision, Fit, decide
 from vigil.streams.calibration.model import PRIOR_VERSION, RiskModel
 
@@ -40,9 +42,10 @@ class RiskModelStore:
         self.p = f"{prefix}:calibration"
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "vigil") -> RiskModelStore:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
-        return cls(client, prefix)
+    def connect(cls, conn: RedisConnection | str, prefix: str = "vigil") -> RiskModelStore:
+        """The store on the Redis of ``conn`` (``settings.redis_connection``: its login and
+        TLS), through the one place Redis clients are made."""
+        return cls(redis_client(conn), prefix)
 
     def current_version(self) -> str:
         raw = self.client.get(f"{self.p}:current")

@@ -29,7 +29,12 @@ from vigil.settings import VigilSettings
 from vigil.streams import topics
 from vigil.streams.calibration.scoring import ModelWatcher
 from vigil.streams.calibration.store import RiskModelStore
-from vigil.streams.faust_app import ProgressCommitter, new_app, raw_topic
+from vigil.streams.faust_app import (
+    ProgressCommitter,
+    check_broker_access,
+    new_app,
+    raw_topic,
+)
 from vigil.streams.monitoring.monitor import Monitor
 from vigil.streams.monitoring.store import MonitorStore
 from vigil.streams.offset_guard import Guarded, OffsetGuard
@@ -72,13 +77,13 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
             )
             await fut
 
-    store = MonitorStore.from_url(
-        settings.redis_url, config.app_id, keep_windows=config.keep_windows
+    store = MonitorStore.connect(
+        settings.redis_connection, config.app_id, keep_windows=config.keep_windows
     )
     if rebuild_reference:
         store.drop_reference()
-    queue = ReviewQueue.from_url(
-        settings.redis_url, policy=ReviewPolicy.from_settings(settings.review)
+    queue = ReviewQueue.connect(
+        settings.redis_connection, policy=ReviewPolicy.from_settings(settings.review)
     )
     # The worker's checks, options and weights (VIGIL_CHECKS_CONFIG), built as the worker builds
     # them: the monitor's flags and risk are the queue's (verdicts.py).
@@ -94,7 +99,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         calibration=settings.calibration,
     )
     # The risk model in use, as the worker follows it (its risk scores are the worker's).
-    watcher = ModelWatcher(RiskModelStore.from_url(settings.redis_url), screener)
+    watcher = ModelWatcher(RiskModelStore.connect(settings.redis_connection), screener)
 
     @app.timer(settings.calibration.poll_s)
     async def follow_risk_model() -> None:
@@ -112,6 +117,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
         config.app_id,
         config.source_topic,
         committer,
+        settings.kafka_security,
     )
     started = asyncio.Event()
     partitions = asyncio.Event()
@@ -199,6 +205,7 @@ def create_app(settings: VigilSettings, *, rebuild_reference: bool = False) -> f
 
 
 def run_monitor(settings: VigilSettings, *, rebuild_reference: bool = False) -> None:
+    check_broker_access(settings)
     app = create_app(settings, rebuild_reference=rebuild_reference)
     worker = faust.Worker(app, loglevel="info", quiet=True)
     worker.execute_from_commandline()

@@ -444,7 +444,10 @@ class Monitor:
         deliveries: list[dict[str, Any]] = []
         if self.config.webhook_urls:
             sent = await asyncio.to_thread(
-                self.deliver, alert, self.config.webhook_urls, self.config.webhook_secret
+                self.deliver,
+                alert,
+                self.config.webhook_urls,
+                self.config.webhook_secret.get_secret_value(),
             )
             deliveries = [d.__dict__ for d in sent]
             for d in sent:

@@ -76,7 +76,7 @@ def print_report(
     *,
     echo: Callable[[str], None] = print,
 ) -> int:
-    store = MonitorStore.from_url(settings.redis_url, settings.monitor.app_id)
+    store = MonitorStore.connect(settings.redis_connection, settings.monitor.app_id)
     if window_id is None:
         meta = store.reference_meta()
         if meta is None:

@@ -26,6 +26,8 @@ from typing import Any, cast
 import orjson
 import redis
 
+from vigil.connections import RedisConnection
+from vigil.reviewers.connect import redis_client
 from vigil_client.contracts import Alert
 
 HTML_TTL_S = 3600
@@ -46,11 +48,21 @@ class MonitorStore:
         self.p = f"{prefix}:monitor:{monitor}"
 
     @classmethod
+    def connect(
+        cls,
+        conn: RedisConnection | str,
+        monitor: str,
+        prefix: str = "vigil",
+        keep_windows: int = 500,
+    ) -> MonitorStore:
+        """The store on the Redis of ``conn`` (``settings.redis_connection``)."""
+        return cls(redis_client(conn), monitor, prefix, keep_windows)
+
+    @classmethod
     def from_url(
         cls, url: str, monitor: str, prefix: str = "vigil", keep_windows: int = 500
     ) -> MonitorStore:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
-        return cls(client, monitor, prefix, keep_windows)
+        return cls.connect(url, monitor, prefix, keep_windows)
 
     # --- reference ---------------------------------------------------------------------
 

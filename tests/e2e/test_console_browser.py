@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-import redis
 from kafka import KafkaConsumer
 
 from tests.dashboard.monitor_data import error_rate_block, window_rows, window_summary
+from vigil.reviewers.connect import redis_client
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import VigilSettings
 from vigil.streams import topics
@@ -151,7 +151,7 @@ def test_reviewer_claims_next_and_corrects_a_hostile_item(
 ) -> None:
     s = stack_settings
     item = _item(f"hostile-{int(time.time() * 1000)}")
-    assert ReviewQueue.from_url(s.redis_url).enqueue(item)
+    assert ReviewQueue.connect(s.redis_connection).enqueue(item)
 
     r = Session(browser, s, "reviewer")
     r.text("Pending reviews")
@@ -201,7 +201,7 @@ def test_reviewer_escalates_and_a_lead_approves(
 ) -> None:
     s = stack_settings
     item = _item(f"escalate-{int(time.time() * 1000)}")
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     assert queue.enqueue(item)
 
     r = Session(browser, s, "reviewer")
@@ -239,7 +239,7 @@ def test_viewer_cannot_claim_or_decide(
 ) -> None:
     s = stack_settings
     item = _item(f"viewer-{int(time.time() * 1000)}", assigned_reviewer=None)
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     assert queue.enqueue(item)
 
     v = Session(browser, s, "viewer", f"?item={item.request_id}")
@@ -275,7 +275,7 @@ def test_viewer_sees_an_alert_sample_with_its_personal_data_masked(
     outcome = ScreeningOutcome(request_id=rid, verdict="clean", risk_score=0.1, checks=[clean])
     # The monitor's own item for a sampled result of a drift alert's window.
     item = sample_item(Judged(result, outcome), alert_id="alert-e2e-masked", kind="drift")
-    assert ReviewQueue.from_url(s.redis_url).enqueue(item)
+    assert ReviewQueue.connect(s.redis_connection).enqueue(item)
 
     v = Session(browser, s, "viewer", f"?item={rid}")
     v.text(rid, exact=True)
@@ -292,7 +292,7 @@ def test_viewer_sees_an_alert_sample_with_its_personal_data_masked(
 def monitor_windows(stack_settings: VigilSettings) -> Iterator[Alert]:
     """Three windows and a bias alert in the stack monitor's store (its own windows are few:
     no test sends it 500 results), removed afterwards; the alert's samples are queued."""
-    client = redis.Redis.from_url(stack_settings.redis_url)
+    client = redis_client(stack_settings.redis_connection)
     store = MonitorStore(client, stack_settings.monitor.app_id)
     t0 = time.time() - 600
     ids = [f"e2e-{n:08d}" for n in range(1, 4)]
@@ -361,7 +361,7 @@ def test_checks_page_shows_the_error_rate_and_opens_a_disagreement(
 ) -> None:
     """The estimated share of wrong answers (a stored monitor window) and a check that
     flagged an item reviewers approved: its disagreement opens the item."""
-    client = redis.Redis.from_url(stack_settings.redis_url)
+    client = redis_client(stack_settings.redis_connection)
     store = MonitorStore(client, stack_settings.monitor.app_id)
     now = time.time()
     wid = f"e2e-err-{int(now)}"

@@ -34,7 +34,9 @@ class ReviewStack:
     supervisor: Supervisor
 
     def queue(self) -> ReviewQueue:
-        return ReviewQueue.from_url(self.settings.redis_url, policy=ReviewPolicy(lease_s=LEASE_S))
+        return ReviewQueue.connect(
+            self.settings.redis_connection, policy=ReviewPolicy(lease_s=LEASE_S)
+        )
 
     def restart_redis(self) -> None:
         self.supervisor.stop("redis")

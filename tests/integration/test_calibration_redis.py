@@ -60,7 +60,7 @@ def _settle_synthetic(queue: ReviewQueue, n: int, seed: int) -> None:
 
 
 def test_vigil_calibrate_fits_from_the_review_store_and_adopts(db_url: str) -> None:
-    queue = ReviewQueue.from_url(db_url)
+    queue = ReviewQueue.connect(db_url)
     _settle_synthetic(queue, 300, seed=1)
     env = {"VIGIL_REDIS_URL": db_url, "VIGIL_CALIBRATION_MIN_LABELS": "100"}
     out = CliRunner().invoke(main, ["calibrate"], env=env)
@@ -68,7 +68,7 @@ def test_vigil_calibrate_fits_from_the_review_store_and_adopts(db_url: str) -> N
     assert "review store: 300 settled items as labels" in out.output
     assert "before: prior" in out.output and "after:  fit-" in out.output
     assert "adopted fit-" in out.output
-    store = RiskModelStore.from_url(db_url)
+    store = RiskModelStore.connect(db_url)
     model = store.current()
     assert model is not None and model.version == store.current_version()
     assert model.spec.checks == ("other", "probe") and model.heldout.auroc > 0.6
@@ -94,7 +94,7 @@ def _labels(n: int, seed: int, *, informative: bool) -> list[Labelled]:
 
 
 def test_a_worse_fit_is_stored_but_not_adopted(db_url: str) -> None:
-    store = RiskModelStore.from_url(db_url)
+    store = RiskModelStore.connect(db_url)
     good = fit_model(_labels(2000, 1, informative=True), min_labels=100, version="good")
     assert store.propose(good).adopt
     assert store.current_version() == "good"
@@ -133,7 +133,7 @@ def test_a_running_screener_follows_the_model_in_use(db_url: str) -> None:
         {"checks": {"enabled": ["step_verification", "question_coverage"]}}
     )
     screener = Screener.from_config(config, use_entry_points=False)
-    store = RiskModelStore.from_url(db_url)
+    store = RiskModelStore.connect(db_url)
     watcher = ModelWatcher(store, screener)
     before = screener.screen(_result("r1")).outcome.risk_score
     assert not watcher.refresh() and screener.risk_version == PRIOR_VERSION

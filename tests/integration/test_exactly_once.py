@@ -202,7 +202,7 @@ def test_kill9_gateway_and_worker_mid_stream_one_result_and_one_outcome_per_id(
     queued = {rid for rid, o in outcomes.items() if o.verdict == "queued"}
     sampled = {rid for rid, o in outcomes.items() if o.route == RANDOM_SAMPLE}
     assert queued and sampled
-    queue = ReviewQueue.from_url(settings.redis_url)
+    queue = ReviewQueue.connect(settings.redis_connection)
     assert queue.count_pending() == len(queued | sampled)
     for rid in sorted(set(outcomes) - queued - sampled)[:300]:
         assert queue.get(rid) is None

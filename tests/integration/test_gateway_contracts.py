@@ -158,7 +158,7 @@ def test_a_product_gets_decisions_and_corrections_for_its_own_requests(
         screened = consume_until(s, topics.SCREENED, [held, approved], timeout_s=120)
         for rid in (held, approved):
             assert ScreeningOutcome.from_json(screened[rid][0]).verdict == "queued"
-        queue = ReviewQueue.from_url(s.redis_url)
+        queue = ReviewQueue.connect(s.redis_connection)
         for rid, kind in ((held, "correct"), (approved, "approve")):
             item = queue.get(rid)
             assert item is not None and item.hold_for_review and item.product == "sdk-it"

@@ -95,7 +95,7 @@ def test_a_model_swap_raises_a_drift_alert_within_two_windows(
 ) -> None:
     sup, settings = regression_stack
     t0 = time.monotonic()
-    store = MonitorStore.from_url(settings.redis_url, APP_ID)
+    store = MonitorStore.connect(settings.redis_connection, APP_ID)
     book = load_replay_book(settings)
     questions = book.questions(settings.replay_variant)
     healthy, weak = (str(book.variant(v).version) for v in ("175b_verification", "6b_finetuning"))

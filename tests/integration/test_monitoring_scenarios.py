@@ -113,6 +113,9 @@ def test_no_change_gives_no_alert_and_a_served_worse_segment_is_named(
     admin.close()
     settings = stack_settings.replace(
         run_dir=tmp_path,
+        # The stack's Redis login lives in the stack's run folder, not in this one.
+        redis_username=stack_settings.redis_connection.username,
+        redis_password=stack_settings.redis_connection.password,
         monitor_app_id=app_id,
         monitor_source_topic=source,
         monitor_window_size=W,
@@ -124,8 +127,8 @@ def test_no_change_gives_no_alert_and_a_served_worse_segment_is_named(
         monitor_webhook_urls=[webhook],
         monitor_webhook_secret=SECRET,
     )
-    store = MonitorStore.from_url(settings.redis_url, app_id)
-    queue = ReviewQueue.from_url(settings.redis_url)
+    store = MonitorStore.connect(settings.redis_connection, app_id)
+    queue = ReviewQueue.connect(settings.redis_connection)
     traffic = RecordedTraffic(settings.gsm8k_path, seed=23)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     locales = itertools.cycle(LOCALES)
@@ -229,5 +232,5 @@ def test_screening_leaves_shadow_probe_results_to_the_monitor(
         consumer.close()
     assert normal.request_id in seen
     assert shadow.request_id not in seen
-    assert ReviewQueue.from_url(s.redis_url).get(shadow.request_id) is None
+    assert ReviewQueue.connect(s.redis_connection).get(shadow.request_id) is None
     assert isinstance(shadow, InferenceResult)

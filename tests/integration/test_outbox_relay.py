@@ -99,7 +99,7 @@ def test_a_relay_under_another_name_publishes_what_a_dead_one_left_once_and_in_o
 ) -> None:
     s = relay_settings
     run = uuid.uuid4().hex[:8]
-    queue = ReviewQueue.from_url(s.redis_url, prefix=f"relay-{run}")
+    queue = ReviewQueue.connect(s.redis_connection, prefix=f"relay-{run}")
     dead_producer = relay_producer(s)
 
     # 1. The dead relay sent these to Kafka and died before its ack.

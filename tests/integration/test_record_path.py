@@ -61,7 +61,7 @@ def test_gsm8k_requests_end_clean_or_queued_and_a_decision_reaches_kafka(
     queued = [rid for rid, v in verdicts.items() if v == "queued"]
     assert len(queued) >= 10
 
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     for rid in queued:
         item = queue.get(rid)
         assert item is not None and queue.state(rid) == "pending"
@@ -157,7 +157,7 @@ def test_current_models_free_form_output_goes_the_whole_path_under_its_own_label
 
     screened = consume_until(s, topics.SCREENED, sent, timeout_s=180)
     assert set(sent) <= set(screened), "some results were never screened"
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     for rid, (model, q) in sent.items():
         outcomes = [ScreeningOutcome.from_json(v) for v in screened[rid]]
         assert len({o.verdict for o in outcomes}) == 1, outcomes

@@ -29,6 +29,7 @@ from kafka import KafkaConsumer
 
 from tests.integration.review_stack import ReviewStack, review_stack
 from tests.redis_fixtures import review_item
+from vigil.reviewers.connect import redis_client
 from vigil.reviewers.exceptions import InvalidDecision
 from vigil.reviewers.queue import ReviewQueue
 from vigil.reviewers.rebuild import snapshot
@@ -184,13 +185,14 @@ def test_kill_9_redis_mid_run_loses_no_acknowledged_decision_and_rebuilds(
     )
     assert out.returncode == 0, out.stderr
     print(out.stdout.strip())
-    live = snapshot(redis.Redis.from_url(url), "vigil")
-    rebuilt = snapshot(redis.Redis.from_url(empty), "vigil")
+    conn = stack.settings.redis_connection
+    live = snapshot(redis_client(conn), "vigil")
+    rebuilt = snapshot(redis_client(conn.model_copy(update={"url": empty})), "vigil")
     assert set(live) == set(rebuilt)
     assert [k for k in live if live[k] != rebuilt[k]] == []
     assert len(live) >= 3 * ITEMS  # items, audit trails, decisions (and indexes)
     # The live claim came back as it was renewed; its holder decides with its claim id.
-    copy = ReviewQueue.from_url(empty)
+    copy = ReviewQueue.connect(conn.model_copy(update={"url": empty}))
     assert copy.claims(KEPT) == [renewed]
     assert copy.decide(_decision(KEPT, "approve", "keeper", kept.claim_id)).final
     assert queue.decide(_decision(KEPT, "approve", "keeper", kept.claim_id)).final

@@ -35,7 +35,7 @@ def test_a_held_request_is_released_only_after_review(
     s = stack_settings
     product = f"held-{uuid.uuid4().hex[:8]}"
     question = ReplayBook.load(s.gsm8k_path).questions()[11]
-    queue = ReviewQueue.from_url(s.redis_url)
+    queue = ReviewQueue.connect(s.redis_connection)
     with VigilClient(s.kafka_bootstrap, product=product) as client:
         rid = client.submit(question, hold_for_review=True, metadata={"locale": "en-GB"}, wait=True)
         deadline = time.monotonic() + 180

@@ -210,7 +210,7 @@ def test_kill9_worker_three_times_loses_nothing_and_queues_once(
     redelivered = sum(len(v) - 1 for v in outcomes.screened.values())
     print(f"re-delivered outcomes (deduped by request id): {redelivered}")
 
-    queue = ReviewQueue.from_url(settings.redis_url)
+    queue = ReviewQueue.connect(settings.redis_connection)
     queued = {rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"}
     assert queued, "the checks queued nothing"
     # Clean results sampled for review (the default 2 %) are in the queue too, verdict clean.
@@ -248,7 +248,7 @@ def test_redis_down_for_a_moment_delays_results_instead_of_dead_lettering_them(
     assert not dead_during
     assert not outcomes.dead, {k: v[0].reason for k, v in list(outcomes.dead.items())[:5]}
     assert {r.request_id for r in results} <= set(outcomes.screened)
-    queue = ReviewQueue.from_url(settings.redis_url)
+    queue = ReviewQueue.connect(settings.redis_connection)
     queued = [rid for rid, r in outcomes.screened.items() if r[0].verdict == "queued"]
     assert queued and all(queue.get(rid) is not None for rid in queued)
 

@@ -331,4 +331,6 @@ def test_concurrent_decisions_exactly_one_wins(
 
 def _url(queue: ReviewQueue) -> str:
     kw = queue.client.connection_pool.connection_kwargs
-    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+    # The test Redis admits its ACL user only (reviewers/redis_server.py).
+    login = f"{kw['username']}:{kw['password']}@" if kw.get("password") else ""
+    return f"redis://{login}{kw['host']}:{kw['port']}/{kw.get('db', 0)}"

@@ -41,20 +41,19 @@ IO = {
     "vigil.streams.monitoring.agent": {"faust"},  # the monitor's agents
     "vigil.streams.monitoring.store": {"redis"},  # the monitor's Redis store
     "vigil.streams.calibration.store": {"redis"},  # the fitted risk models in Redis
-    "vigil.streams.offset_guard": {"kafka"},  # reading back records the consumer skipped
-    "vigil.streams.topics": {"kafka"},  # topic creation
-    "vigil.streams.outbox_relay": {"kafka"},  # the review outbox -> Kafka
-    "vigil.streams.review_log": {"kafka"},  # reading review.events back for vigil rebuild
-    "vigil.streams.tail": {"kafka"},  # vigil tail
+    # Every kafka-python client of streams/ (topics, the relay, the offset guard, vigil
+    # rebuild and vigil tail) is made here, with the settings' Kafka security.
+    "vigil.streams.kafka_clients": {"kafka"},
     # The review domain is Redis data and Lua scripts; its mixins share QueueBase's client.
     "vigil.reviewers.base": {"redis"},
     "vigil.reviewers.queue": {"redis"},
     "vigil.reviewers.outbox": {"redis"},
     "vigil.reviewers.sla": {"redis"},
     "vigil.reviewers.rebuild": {"redis"},
-    "vigil.reviewers.redis_server": {"redis"},
+    "vigil.reviewers.connect": {"redis"},  # every Redis client, with its login and TLS
     "vigil.reviewers.exceptions": {"redis"},  # which redis errors are transient
     "vigil_client.client": {"kafka"},  # the product SDK's producer and readers
+    "vigil_client.security": {"kafka"},  # the Kafka security model; its bootstrap errors
 }
 
 
