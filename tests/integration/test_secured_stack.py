@@ -26,7 +26,7 @@ import pytest
 import streamlit as st
 from pydantic import SecretStr
 
-from tests.conftest import consume_until, isolated_settings
+from tests.conftest import GPT3_REPLAY, consume_until, isolated_settings
 from tests.dashboard.apptest_helpers import listed, login, start
 from tests.redis_fixtures import review_item
 from tests.secured_servers import SCRAM, sasl_ssl_broker, tls_redis
@@ -97,6 +97,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         redis_ssl_ca_file=str(certs.ca),
         redis_ssl_cert_file=str(certs.client_cert),
         redis_ssl_key_file=str(certs.client_key),
+        # The GPT-3 recorded solutions, as the verdicts below are read from that file.
+        **GPT3_REPLAY,
         triton_grpc_ssl=True,
         triton_grpc_root_cert=str(certs.ca),
         triton_grpc_server_cert=str(certs.server_cert),
@@ -130,11 +132,11 @@ def test_the_record_path_runs_through_sasl_ssl_kafka_tls_redis_and_tls_triton(
     screened = consume_until(s, topics.SCREENED, ids, timeout_s=180)
     assert set(ids) <= set(screened), f"{len(set(ids) - set(screened))} never screened"
     verdicts = {rid: ScreeningOutcome.from_json(screened[rid][0]).verdict for rid in ids}
-    want = {
-        rid: "queued" if _flagged(book, s.replay_variant, q) else "clean"
-        for rid, q in zip(ids, picked, strict=True)
+    # A result the step check flags is queued (other checks may queue more).
+    must_queue = {
+        rid for rid, q in zip(ids, picked, strict=True) if _flagged(book, s.replay_variant, q)
     }
-    assert verdicts == want
+    assert must_queue and all(verdicts[rid] == "queued" for rid in must_queue), verdicts
 
     # The worker queued the flagged ones in the TLS Redis; a decision goes out by the relay.
     queue = ReviewQueue.connect(s.redis_connection)
