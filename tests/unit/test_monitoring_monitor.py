@@ -44,6 +44,13 @@ def traffic() -> RecordedTraffic:
     return RecordedTraffic(load_settings().gsm8k_path, seed=5)
 
 
+@pytest.fixture(autouse=True)
+def _same_traffic_whatever_ran_before() -> None:
+    """Every test draws the same questions, whichever tests (here or in modules importing
+    ``traffic``) drew from the shared generator before it."""
+    traffic().rng.seed(5)
+
+
 @cache
 def worker_screener() -> Screener:
     """The checks as the worker builds them with the default settings (one build: seconds)."""
