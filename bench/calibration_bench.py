@@ -31,14 +31,13 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
 from vigil.eval.metrics import auroc  # noqa: E402
-from vigil.eval.quality import load_rows  # noqa: E402
+from vigil.eval.quality import load_rows, offline_result  # noqa: E402
 from vigil.settings import load_settings  # noqa: E402
 from vigil.streams.calibration.fit import (  # noqa: E402
     Labelled,
@@ -54,7 +53,6 @@ from vigil.streams.triage import Screener  # noqa: E402
 from vigil_client.contracts import RANDOM_SAMPLE, CheckResult, InferenceResult  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -75,16 +73,7 @@ def load(files: list[Path]) -> list[Row]:
         for i, r in enumerate(load_rows(path)):
             for variant, (solution, correct) in r.solutions.items():
                 rid = f"{source}-{i}-{variant}"
-                result = InferenceResult(
-                    request_id=rid,
-                    created_at=_EPOCH,
-                    request_created_at=_EPOCH,
-                    prompt=r.question,
-                    output=solution,
-                    model_name="bench",
-                    model_version=variant,
-                    latency_ms=0.0,
-                )
+                result = offline_result(rid, r.question, solution, variant, model_name="bench")
                 rows.append(Row(source, r.question, result, not correct))
     return rows
 

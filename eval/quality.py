@@ -42,7 +42,14 @@ from vigil.streams.checks.exceptions import CheckFailed
 from vigil.streams.triage import Screener, Triage
 from vigil_client.contracts import InferenceResult
 
-__all__ = ["BUDGETS", "VariantReport", "evaluate_file", "format_report", "load_rows"]
+__all__ = [
+    "BUDGETS",
+    "VariantReport",
+    "evaluate_file",
+    "format_report",
+    "load_rows",
+    "offline_result",
+]
 
 BUDGETS = (0.10, 0.20, 0.30)
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -153,6 +160,30 @@ def _variants(rows: Sequence[Row]) -> list[str]:
     return list(seen)
 
 
+def offline_result(
+    request_id: str,
+    question: str,
+    solution: str,
+    variant: str,
+    *,
+    model_name: str = "eval",
+    samples: Sequence[str] = (),
+) -> InferenceResult:
+    """A labelled row's solution as the result the worker would screen (a fixed clock: the
+    checks are pure, so offline replays give production's verdicts)."""
+    return InferenceResult(
+        request_id=request_id,
+        created_at=_EPOCH,
+        request_created_at=_EPOCH,
+        prompt=question,
+        output=solution,
+        samples=list(samples),
+        model_name=model_name,
+        model_version=variant,
+        latency_ms=0.0,
+    )
+
+
 def _results(rows: Sequence[Row], variant: str, with_samples: bool) -> list[InferenceResult]:
     out = []
     for i, row in enumerate(rows):
@@ -160,16 +191,12 @@ def _results(rows: Sequence[Row], variant: str, with_samples: bool) -> list[Infe
             continue
         samples = [s for v, (s, _) in row.solutions.items() if v != variant]
         out.append(
-            InferenceResult(
-                request_id=f"eval-{variant}-{i}",
-                created_at=_EPOCH,
-                request_created_at=_EPOCH,
-                prompt=row.question,
-                output=row.solutions[variant][0],
-                samples=samples if with_samples else [],
-                model_name="eval",
-                model_version=variant,
-                latency_ms=0.0,
+            offline_result(
+                f"eval-{variant}-{i}",
+                row.question,
+                row.solutions[variant][0],
+                variant,
+                samples=samples if with_samples else (),
             )
         )
     return out

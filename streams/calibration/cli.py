@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from vigil.eval.quality import load_rows
+from vigil.eval.quality import load_rows, offline_result
 from vigil.exceptions import VigilError
 from vigil.reviewers.exceptions import queue_errors
 from vigil.reviewers.outcomes import settled_reviews
@@ -34,7 +33,6 @@ from vigil_client.contracts import InferenceResult
 
 __all__ = ["labels_from_file", "labels_from_store", "run_calibrate"]
 
-_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def labels_from_store(settings: VigilSettings, queue: ReviewQueue) -> tuple[list[Labelled], int]:
@@ -67,15 +65,12 @@ def labels_from_file(path: Path, screener: Screener) -> list[Labelled]:
     for i, row in enumerate(load_rows(path)):
         for variant, (solution, correct) in row.solutions.items():
             results.append(
-                InferenceResult(
-                    request_id=f"calibrate-{i}-{len(results)}",
-                    created_at=_EPOCH,
-                    request_created_at=_EPOCH,
-                    prompt=row.question,
-                    output=solution,
+                offline_result(
+                    f"calibrate-{i}-{len(results)}",
+                    row.question,
+                    solution,
+                    variant,
                     model_name="calibrate",
-                    model_version=variant,
-                    latency_ms=0.0,
                 )
             )
             wrong.append(not correct)
