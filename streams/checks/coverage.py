@@ -14,7 +14,7 @@ import re
 
 from vigil.streams.checks.base import BaseCheck, CheckInput
 from vigil.streams.checks.numbers import numbers_in
-from vigil.streams.checks.solution import ParsedSolution
+from vigil.streams.checks.solution import ParsedSolution, parse_solution
 from vigil_client.contracts import CheckResult, Evidence
 
 __all__ = ["CHECK_NAME", "CoverageCheck", "check_coverage"]
@@ -57,12 +57,10 @@ def check_coverage(prompt: str, output: str | ParsedSolution) -> CheckResult:
     given = _prompt_numbers(prompt)
     if not given:
         return CheckResult(check=CHECK_NAME, score=0.0, flagged=False)
-    if isinstance(output, str):
-        used: set[float] | dict[float, str] = _numbers(output)
-    else:
-        used = {v for step in output.steps for v, _ in numbers_in(step.text)}
-        if output.final_value is not None:
-            used.add(output.final_value)
+    parsed = parse_solution(output) if isinstance(output, str) else output
+    used = {v for step in parsed.steps for v, _ in numbers_in(step.text)}
+    if parsed.final_value is not None:
+        used.add(parsed.final_value)
     # ``25%`` may be used as 0.25 and ``0.5`` as 50.
     unused = [
         text
