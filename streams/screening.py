@@ -38,7 +38,7 @@ import gc
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -68,6 +68,8 @@ from vigil.streams.faust_app import (
 )
 from vigil.streams.offset_guard import OffsetGuard
 from vigil.streams.triage import Screener, Triage
+from vigil.streams.verification.join import VerificationJoin
+from vigil.streams.verification.pending import PendingVerifications
 from vigil.supervisor import mark_ready
 from vigil_client.contracts import DeadLetter, InferenceResult, is_shadow
 
@@ -76,8 +78,24 @@ log = logging.getLogger("vigil.screening")
 APP_ID = "vigil-screening"
 HISTORY_TABLE = "answer-history"
 SWEEP_INTERVAL_S = 60.0
+# How often results past their wait for the verifier are settled without it.
+VERIFY_SWEEP_S = 1.0
 _RETRY_FIRST_S = 0.1
 _RETRY_CAP_S = 5.0
+
+
+async def _retrying(what: str, step: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run ``step`` until it succeeds: only Kafka or Redis can fail it, and leaving would
+    let Faust ack what it was given (what it did twice is settled once)."""
+    delay = _RETRY_FIRST_S
+    while True:
+        try:
+            await step(*args)
+            return
+        except Exception:
+            log.exception("%s failed; retrying in %.1fs", what, delay)
+            await asyncio.sleep(delay)
+            delay = min(_RETRY_CAP_S, delay * 2)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -181,6 +199,16 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                     failed.update(f)
                 return earlier, failed
 
+    async def publish_outcome(rid: str, payload: bytes) -> Awaitable[Any]:
+        return await send(topics.SCREENED, rid, payload)
+
+    verification = VerificationJoin(
+        checks,
+        PendingVerifications.connect(settings.redis_connection),
+        settle,
+        publish_outcome,
+    )
+
     # The least recently answered prompts are forgotten past MAX_PROMPTS.
     recent = RecentPrompts(MAX_PROMPTS)
 
@@ -223,12 +251,31 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                 letters.append((value, result.request_id, "check_failed", text))
             else:
                 screened.append((value, out, out.outcome.to_json()))
-        earlier, not_settled = await settle([(t, payload) for _, t, payload in screened])
+        # Those the verifier judges wait for it (streams/verification/join.py): their
+        # outcome is settled when the judgement comes, or their wait ends.
+        waiting, verify = (
+            await asyncio.to_thread(
+                verification.select,
+                [
+                    (r, t)
+                    for (_, r), t in zip(parsed, outcomes, strict=True)
+                    if isinstance(t, Triage)
+                ],
+            )
+            if verification.enabled
+            else (set(), [])
+        )
+        to_settle = [
+            (t, payload) for _, t, payload in screened if t.outcome.request_id not in waiting
+        ]
+        earlier, not_settled = await settle(to_settle)
         done: list[Triage] = []
         publish: list[tuple[str, bytes]] = []
         for value, t, payload in screened:
             rid = t.outcome.request_id
-            if rid in not_settled:
+            if rid in waiting:
+                done.append(t)
+            elif rid in not_settled:
                 failure = not_settled[rid]
                 reason = "queue_unavailable" if isinstance(failure, transient) else "queue_failed"
                 letters.append((value, rid, reason, _error_text(failure)))
@@ -246,6 +293,8 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
             deliveries.append(await dead_letter(value, rid, reason, text))
         for rid, payload in publish:
             deliveries.append(await send(topics.SCREENED, rid, payload))
+        for rid, request in verify:
+            deliveries.append(await send(topics.VERIFY, rid, request))
         # Every record of the batch is acknowledged before ``take`` acks the batch's offsets.
         await asyncio.gather(*deliveries)
 
@@ -281,6 +330,18 @@ def create_app(settings: VigilSettings, screener: Screener | None = None) -> fau
                     log.exception("screening batch failed; retrying in %.1fs", delay)
                     await asyncio.sleep(delay)
                     delay = min(_RETRY_CAP_S, delay * 2)
+
+    if verification.enabled:
+        judgements_topic = raw_topic(app, topics.JUDGEMENTS)
+
+        @app.agent(judgements_topic, concurrency=1)
+        async def join_judgements(stream: Any) -> None:
+            async for values in stream.take(config.batch_size, within=config.batch_window_s):
+                await _retrying("joining judgements", verification.on_judgements, values)
+
+        @app.timer(VERIFY_SWEEP_S)
+        async def settle_overdue() -> None:
+            await _retrying("settling results past their wait", verification.sweep)
 
     @app.timer(SWEEP_INTERVAL_S)
     async def forget_old_prompts() -> None:

@@ -14,6 +14,7 @@ from vigil_client.security import KafkaSecurity
 from vigil_client.topics import (
     ALERTS,
     DECISIONS,
+    JUDGEMENTS,
     RELEASES,
     REQUESTS,
     REQUESTS_DLQ,
@@ -21,6 +22,7 @@ from vigil_client.topics import (
     RESULTS_DLQ,
     REVIEW_EVENTS,
     SCREENED,
+    VERIFY,
 )
 
 
@@ -39,6 +41,8 @@ TOPICS = (
     TopicSpec(DECISIONS),
     TopicSpec(REVIEW_EVENTS),
     TopicSpec(RELEASES),
+    TopicSpec(VERIFY),
+    TopicSpec(JUDGEMENTS),
     TopicSpec(REQUESTS_DLQ, partitioned=False),
     TopicSpec(RESULTS_DLQ, partitioned=False),
     TopicSpec(ALERTS, partitioned=False),

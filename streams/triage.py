@@ -195,6 +195,12 @@ class Screener:
             raise out
         return out
 
+    def finish(self, result: InferenceResult, checks: Sequence[CheckResult]) -> Triage:
+        """The triage of a result screened before, with more check results (the cheap checks'
+        and the verifier's): risk, route and records again. Its answer was remembered when
+        it was first screened; nothing here touches the history."""
+        return self._triage(CheckInput.of(result), list(checks))
+
     # --- from check results to records ----------------------------------------------------
 
     def _triage(self, item: CheckInput, checks: list[CheckResult]) -> Triage:

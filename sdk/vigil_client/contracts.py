@@ -447,6 +447,39 @@ class Alert(_Record):
     links: list[str] = Field(default_factory=list, description="console links to the samples")
 
 
+VerifierMode = Literal["critic", "prm"]
+JudgementStatus = Literal["verified", "not_verified"]
+
+
+class VerifyRequest(_Record):
+    """A screened result sent to the verifier (``llm.verify``): its outcome waits for the
+    judgement until ``deadline``, then is settled without it."""
+
+    request_id: RequestId
+    requested_at: datetime = Field(default_factory=utcnow)
+    deadline: datetime
+    result: InferenceResult
+
+
+class Judgement(_Record):
+    """The verifier's opinion of one result (``llm.judgements``): a model's opinion, not a
+    fact. ``not_verified`` says why there is none (timeout, circuit open, over budget,
+    unparseable answer, model error); the result is then settled on the cheap checks."""
+
+    request_id: RequestId
+    judged_at: datetime = Field(default_factory=utcnow)
+    status: JudgementStatus
+    verifier: str = Field(description="the verifier model's name")
+    mode: VerifierMode
+    # The earliest step (0-based) the verifier says is wrong; None: none (or not verified).
+    first_wrong_step: int | None = Field(default=None, ge=0)
+    reason: str = ""
+    score: float | None = Field(default=None, ge=0.0, le=1.0, description="P(wrong), model's")
+    step_scores: list[float] = Field(default_factory=list)
+    not_verified: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+
+
 CONTRACTS: dict[str, type[_Record]] = {
     "inference_request": InferenceRequest,
     "inference_result": InferenceResult,
@@ -457,6 +490,8 @@ CONTRACTS: dict[str, type[_Record]] = {
     "review_release": ReviewRelease,
     "dead_letter": DeadLetter,
     "alert": Alert,
+    "verify_request": VerifyRequest,
+    "judgement": Judgement,
 }
 
 

@@ -11,3 +11,6 @@ REVIEW_EVENTS = "review.events"
 RELEASES = "review.releases"
 # Drift, bias and counterfactual alerts of the monitor (Alert), keyed by alert_id.
 ALERTS = "monitor.alerts"
+# The verifier's work (VerifyRequest, keyed by request_id) and its opinions (Judgement).
+VERIFY = "llm.verify"
+JUDGEMENTS = "llm.judgements"

@@ -34,7 +34,6 @@ from vigil_client.contracts import InferenceResult
 __all__ = ["labels_from_file", "labels_from_store", "run_calibrate"]
 
 
-
 def labels_from_store(settings: VigilSettings, queue: ReviewQueue) -> tuple[list[Labelled], int]:
     """The settled items as labels, and how many were left out (reviewed by other rules)."""
     config = load_config(Path(settings.checks_config) if settings.checks_config else None)

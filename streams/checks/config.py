@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,6 +23,7 @@ __all__ = [
     "RiskSection",
     "RouteRule",
     "SamplingSection",
+    "VerifierSection",
     "load_config",
 ]
 
@@ -67,11 +68,48 @@ class SamplingSection(_Section):
     sla_minutes: float | None = Field(default=None, gt=0)
 
 
+class VerifierSection(_Section):
+    """The ``verifier`` check: a model on Triton judges a result step by step, asynchronously
+    (``streams/verification/``). Which results, which model, and its budget."""
+
+    enabled: bool = False
+    # The verifier model on Triton and the contract it speaks (inference/adapters.py).
+    model: str = "vigil-verifier"
+    adapter: str = "trtllm-pytriton"
+    # critic: the model names the earliest wrong step; prm: a score per step.
+    mode: Literal["critic", "prm"] = "critic"
+    # The prompt template (a file; {question} and {steps}); empty: the built-in critic prompt.
+    prompt_template: str = ""
+    max_tokens: int = Field(default=256, ge=1, le=8192)
+    # PRM mode: the first step scored under this is the wrong one.
+    prm_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Which results (every condition must hold; a held request is verified whatever its risk
+    # when ``verify_held``): results whose cheap risk lies in [min_risk, max_risk], of these
+    # products (None: any), a share of them chosen by a hash of the request id.
+    min_risk: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_risk: float = Field(default=1.0, ge=0.0, le=1.0)
+    products: list[str] | None = None
+    share: float = Field(default=1.0, ge=0.0, le=1.0)
+    verify_held: bool = True
+    # Budget: judgements per second (the verifier answers "over budget" past it), results
+    # waiting for a judgement at once (past it, screened on the cheap checks alone).
+    max_per_s: float = Field(default=2.0, gt=0.0)
+    max_pending: int = Field(default=500, ge=1)
+    # One model call's timeout; how long a result waits for its judgement before it is
+    # settled without one ("not verified: timeout").
+    timeout_s: float = Field(default=20.0, gt=0.0)
+    max_wait_s: float = Field(default=60.0, gt=0.0)
+    # The circuit: this many failed calls in a row open it for ``open_s`` (doubling).
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_open_s: float = Field(default=10.0, gt=0.0)
+
+
 class ChecksConfig(_Section):
     checks: ChecksSection = Field(default_factory=ChecksSection)
     risk: RiskSection = Field(default_factory=RiskSection)
     routes: list[RouteRule] = Field(default_factory=list)
     sampling: SamplingSection = Field(default_factory=SamplingSection)
+    verifier: VerifierSection = Field(default_factory=VerifierSection)
 
     def check_options(self, name: str) -> dict[str, Any]:
         return dict(self.checks.options.get(name, {}))

@@ -41,6 +41,8 @@ IO = {
     "vigil.streams.monitoring.agent": {"faust"},  # the monitor's agents
     "vigil.streams.monitoring.store": {"redis"},  # the monitor's Redis store
     "vigil.streams.calibration.store": {"redis"},  # the fitted risk models in Redis
+    "vigil.streams.verification.agent": {"faust"},  # the verifier worker's agent
+    "vigil.streams.verification.pending": {"redis"},  # results waiting for their judgement
     # Every kafka-python client of streams/ (topics, the relay, the offset guard, vigil
     # rebuild and vigil tail) is made here, with the settings' Kafka security.
     "vigil.streams.kafka_clients": {"kafka"},
