@@ -138,6 +138,15 @@ def worker(ctx: click.Context) -> None:
 
 @main.command()
 @click.pass_context
+def verifier(ctx: click.Context) -> None:
+    """Run the verifier worker: llm.verify -> the verifier model on Triton -> llm.judgements."""
+    from vigil.streams.verification.agent import run_verifier
+
+    run_verifier(_settings(ctx))
+
+
+@main.command()
+@click.pass_context
 def relay(ctx: click.Context) -> None:
     """Publish the review outbox (Redis) to Kafka and run the review SLA clock."""
     from vigil.streams.outbox_relay import run_relay

@@ -31,6 +31,13 @@ def service_process(sup: Supervisor, settings: VigilSettings, name: str) -> Proc
     )
 
 
+def verifier_enabled(settings: VigilSettings) -> bool:
+    """Whether the checks config turns the verifier on (its worker is then started)."""
+    from vigil.streams.verification.agent import verifier_config
+
+    return verifier_config(settings).enabled
+
+
 def start_stack(
     sup: Supervisor,
     settings: VigilSettings,
@@ -69,6 +76,8 @@ def start_stack(
     sup.start(service_process(sup, settings, "worker"))
     sup.start(service_process(sup, settings, "relay"))
     sup.start(service_process(sup, settings, "monitor"))
+    if verifier_enabled(settings):
+        sup.start(service_process(sup, settings, "verifier"))
     if console:
         sup.start(console_process(settings))
 
