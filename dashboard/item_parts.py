@@ -15,6 +15,7 @@ import streamlit as st
 from vigil.dashboard import reliability
 from vigil.dashboard.text_view import ShownItem, anchored, evidence_by_step
 from vigil_client.contracts import ReviewDecision, ReviewEvent, ReviewItem
+from vigil_client.names import VERIFIER_CHECK
 
 FIRST_FAULTY = "First faulty step"
 
@@ -47,7 +48,13 @@ def reasoning(item: ReviewItem, shown: ShownItem) -> None:
             st.code(anchored(step, spans), language=None, wrap_lines=True)
             for check, ev in found:
                 mark = "fired" if check.flagged else "noted"
-                st.text(f"{check.check} ({mark}): {ev.message}")
+                if check.check == VERIFIER_CHECK:
+                    # Said apart from the checks' computed findings: a model's words (as
+                    # text: its reason is model output, never rendered as Markdown).
+                    st.text(f"verifier, a model's opinion, not a computed finding ({mark}):")
+                    st.text(f"  {ev.message}")
+                else:
+                    st.text(f"{check.check} ({mark}): {ev.message}")
 
 
 def answer(shown: ShownItem) -> None:

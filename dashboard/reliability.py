@@ -50,6 +50,11 @@ WHAT_IT_CHECKS: dict[str, str] = {
         "The prompt is unlike the reference prompts the model is known to handle (out of "
         "distribution), so its answers are less trustworthy."
     ),
+    "verifier": (
+        "A model on Triton read the solution step by step and named the earliest wrong step "
+        "(or none) with its reason. A model's opinion, not a computed fact: weigh it by its "
+        "measured precision."
+    ),
 }
 
 

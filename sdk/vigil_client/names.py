@@ -54,3 +54,6 @@ REVIEW_EVENT_TYPES: tuple[ReviewEventType, ...] = get_args(ReviewEventType)
 DecisionKind = Literal["approve", "reject", "correct", "escalate", "comment"]
 DECISION_KINDS: tuple[DecisionKind, ...] = get_args(DecisionKind)
 VERDICTS: frozenset[str] = frozenset({"approve", "reject", "correct"})
+
+# The check whose result is the verifier model's opinion (streams/verification/).
+VERIFIER_CHECK = "verifier"

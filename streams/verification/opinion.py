@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from vigil.streams.checks.config import VerifierSection
 from vigil_client.contracts import CheckResult, Evidence, Judgement
+from vigil_client.names import VERIFIER_CHECK
 
-CHECK_NAME = "verifier"
+CHECK_NAME = VERIFIER_CHECK
 # The evidence's prefix: what the console and the audit read as "a model said so".
 OPINION = "model's opinion"
 

@@ -85,6 +85,30 @@ def test_evidence_span_is_marked_under_the_step(
     assert any(t.startswith("Reliability: when it fires") for t in texts(at))
 
 
+def test_verifier_reason_sits_under_its_step_as_a_models_opinion(
+    console_env: redis.Redis, make_item: MakeItem
+) -> None:
+    check = CheckResult(
+        check="verifier",
+        score=0.8,
+        flagged=True,
+        evidence=[
+            Evidence(
+                message=f"model's opinion (vigil-verifier): step 2 is wrong: {HOSTILE}",
+                step_index=1,
+            )
+        ],
+        first_faulty_step=1,
+    )
+    at = _opened(console_env, make_item, "reviewer1", "req-verifier", checks=[check])[2]
+    shown = texts(at)
+    label = shown.index("verifier, a model's opinion, not a computed finding (fired):")
+    assert shown.index("Step 2") < label < shown.index("Step 3")
+    assert HOSTILE in shown[label + 1]
+    assert all(HOSTILE not in m for m in markdowns(at))
+    assert any(t.startswith("What it checks: A model on Triton read the solution") for t in shown)
+
+
 def test_samples_are_shown_side_by_side(console_env: redis.Redis, make_item: MakeItem) -> None:
     samples = ["April: 48\nMay: 24\nA: 72", "A: 71"]
     _, item, at = _opened(console_env, make_item, "reviewer1", "req-k", samples=samples)
