@@ -261,8 +261,15 @@ def _disagreement(rows: Sequence[Row], variant: str) -> list[float]:
 
 
 def evaluate_variant(
-    screener: Screener, rows: Sequence[Row], variant: str, *, with_samples: bool = False
+    screener: Screener,
+    rows: Sequence[Row],
+    variant: str,
+    *,
+    with_samples: bool = False,
+    rejudge: Callable[[Sequence[InferenceResult], list[Triage]], list[Triage]] | None = None,
 ) -> VariantReport:
+    """``rejudge``: builds the triages again with more evidence (``eval/verified.py``: the
+    verifier's judgement joined)."""
     results = _results(rows, variant, with_samples)
     labels = {
         f"eval-{variant}-{i}": not row.solutions[variant][1]
@@ -281,6 +288,8 @@ def evaluate_variant(
                 failed += 1
             else:
                 triaged.append(out)
+    if rejudge is not None:
+        triaged = rejudge(results, triaged)
     wrong = [labels[t.outcome.request_id] for t in triaged]
     risk = [t.outcome.risk_score for t in triaged]
     queued = [t.outcome.verdict == "queued" for t in triaged]
@@ -319,8 +328,11 @@ def evaluate_file(
     variants: Sequence[str] | None = None,
     with_samples: bool = False,
     progress: Callable[[str], None] | None = None,
+    limit: int | None = None,
+    rejudge: Callable[[Sequence[InferenceResult], list[Triage]], list[Triage]] | None = None,
 ) -> list[VariantReport]:
-    rows = load_rows(path)
+    """``limit``: the first rows of the file only."""
+    rows = load_rows(path)[:limit]
     found = _variants(rows)
     chosen = list(variants) if variants else found
     unknown = [v for v in chosen if v not in found]
@@ -329,7 +341,9 @@ def evaluate_file(
     reports = []
     for v in chosen:
         t0 = time.perf_counter()
-        reports.append(evaluate_variant(screener, rows, v, with_samples=with_samples))
+        reports.append(
+            evaluate_variant(screener, rows, v, with_samples=with_samples, rejudge=rejudge)
+        )
         if progress is not None:
             progress(f"  {v}: {reports[-1].n} results in {time.perf_counter() - t0:.1f}s")
     return reports

@@ -271,6 +271,13 @@ def console(ctx: click.Context) -> None:
     default=None,
     help="Also write the console's check reliability file (dashboard/check_reliability.json).",
 )
+@click.option(
+    "--verifier",
+    is_flag=True,
+    help="Also judge with the verifier model (the [verifier] config; Triton must serve it) "
+    "and report the figures beside the model-free ones.",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
 @click.pass_context
 def eval_(
     ctx: click.Context,
@@ -279,6 +286,8 @@ def eval_(
     cross_model_samples: bool,
     as_json: bool,
     reliability_file: Path | None,
+    verifier: bool,
+    limit: int | None,
 ) -> None:
     """Replay labelled solutions through the checks offline; print AUROC, recall, precision."""
     from vigil.eval.cli import run_eval
@@ -291,6 +300,8 @@ def eval_(
             cross_model=cross_model_samples,
             as_json=as_json,
             reliability_file=reliability_file,
+            verifier=verifier,
+            limit=limit,
         )
     )
 
