@@ -14,13 +14,29 @@ from vigil_client.client import VigilClient
 
 LOCALES = ("en-GB", "en-US", "de-DE", "fr-FR")
 PLANS = ("free", "pro", "enterprise")
+# Pronouns swapped word for word: the question stays the same length and the replay answers
+# it as a counterfactual of the recorded one (ReplayBook.answer's ``counterfactual``).
+_SWAPS = {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her"}
+
+
+def swap_pronouns(question: str) -> str:
+    """``question`` with he/she, his/her swapped (whole words; others unchanged)."""
+    return " ".join(_SWAPS.get(w, _SWAPS.get(w.lower(), w)) for w in question.split(" "))
 
 
 def publish_gsm8k(
-    settings: VigilSettings, *, count: int, rate: float, samples: int, seed: int, product: str
+    settings: VigilSettings,
+    *,
+    count: int,
+    rate: float,
+    samples: int,
+    seed: int,
+    product: str,
+    swapped_locale: str = "",
 ) -> int:
     """Publishes ``count`` requests (0 = until interrupted) at ``rate``/s (0 = unthrottled),
-    each a question the served replay variant has a recording of."""
+    each a question the served replay variant has a recording of; those of
+    ``swapped_locale`` (if set) with their pronouns swapped."""
     questions = load_replay_book(settings).questions(settings.replay_variant)
     rng = random.Random(seed)
     sent = 0
@@ -32,10 +48,14 @@ def publish_gsm8k(
         try:
             next_at = time.monotonic()
             while count == 0 or sent < count:
+                locale = rng.choice(LOCALES)
+                question = rng.choice(questions)
+                if locale == swapped_locale:
+                    question = swap_pronouns(question)
                 client.submit(
-                    rng.choice(questions),
+                    question,
                     samples=samples,
-                    metadata={"locale": rng.choice(LOCALES), "plan": rng.choice(PLANS)},
+                    metadata={"locale": locale, "plan": rng.choice(PLANS)},
                 )
                 sent += 1
                 bar.update(1)

@@ -29,14 +29,37 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--demo/--no-demo", default=False, help="Publish GSM8K traffic continuously.")
-@click.option("--rate", default=2.0, show_default=True, help="Demo requests per second.")
+@click.option(
+    "--rate", default=4.0, show_default=True, help="Demo requests per second, per product."
+)
 @click.option("--fresh", is_flag=True, help="Wipe local Kafka/Redis data before starting.")
+@click.option(
+    "--demo-speed",
+    type=float,
+    default=None,
+    show_default="1",
+    help="Play the demo story (two products, a silent regression, a biased segment; see "
+    "the banner) at this speed; implies --demo.",
+)
 @click.pass_context
-def up(ctx: click.Context, demo: bool, rate: float, fresh: bool) -> None:
-    """Start the local stack in the foreground; Ctrl-C stops every process."""
+def up(ctx: click.Context, demo: bool, rate: float, fresh: bool, demo_speed: float | None) -> None:
+    """Start the local stack in the foreground; Ctrl-C stops every process.
+
+    With --demo (or --demo-speed), a five-minute story: traffic from two products, the
+    monitor's reference in the first minute, a silent swap to a weaker model under the same
+    name and version label (a drift alert), a segment treated differently (a bias finding).
+    """
     from vigil.stack import run_stack
 
-    sys.exit(run_stack(_settings(ctx), demo=demo, rate=rate, fresh=fresh))
+    sys.exit(
+        run_stack(
+            _settings(ctx),
+            demo=demo or demo_speed is not None,
+            rate=rate,
+            fresh=fresh,
+            demo_speed=demo_speed or 1.0,
+        )
+    )
 
 
 @main.command()
@@ -49,15 +72,28 @@ def up(ctx: click.Context, demo: bool, rate: float, fresh: bool) -> None:
 )
 @click.option("--seed", default=0, show_default=True, help="Which questions, reproducibly.")
 @click.option("--product", default="demo", show_default=True)
+@click.option("--swapped-locale", default="", help="Swap pronouns in this locale's questions.")
 @click.pass_context
 def publish(
-    ctx: click.Context, count: int, rate: float, samples: int, seed: int, product: str
+    ctx: click.Context,
+    count: int,
+    rate: float,
+    samples: int,
+    seed: int,
+    product: str,
+    swapped_locale: str,
 ) -> None:
     """Publish GSM8K questions as inference requests (with a progress bar)."""
     from vigil.streams.demo_traffic import publish_gsm8k
 
     sent = publish_gsm8k(
-        _settings(ctx), count=count, rate=rate, samples=samples, seed=seed, product=product
+        _settings(ctx),
+        count=count,
+        rate=rate,
+        samples=samples,
+        seed=seed,
+        product=product,
+        swapped_locale=swapped_locale,
     )
     click.echo(f"published {sent} requests")
 

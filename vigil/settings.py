@@ -337,6 +337,10 @@ class VigilSettings(BaseSettings):
     # The variant that answers counterfactual probes (a recorded question with names or
     # pronouns swapped); empty: the served variant, i.e. a model insensitive to the swap.
     replay_counterfactual_variant: str = ""
+    # A silent swap (the demo's regression): from ``replay_swap_at`` (Unix time; 0 = never)
+    # ``model_name`` answers with ``replay_swap_variant`` under its unchanged name and label.
+    replay_swap_variant: str = ""
+    replay_swap_at: float = Field(default=0.0, ge=0)
 
     # Kafka layout.
     topic_partitions: int = Field(default=4, ge=1, le=256)

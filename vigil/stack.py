@@ -73,8 +73,45 @@ def start_stack(
         sup.start(console_process(settings))
 
 
-def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) -> int:
+def demo_publishers(settings: VigilSettings, rate: float) -> list[ProcessSpec]:
+    """The demo's traffic: one publisher per product (``vigil/demo.py``)."""
+    from vigil.demo import BIAS_LOCALE, PRODUCTS
+
+    return [
+        ProcessSpec(
+            name="demo" if i == 0 else f"demo-{product}",
+            argv=[
+                *VIGIL,
+                "publish",
+                "--count",
+                "0",
+                "--rate",
+                str(rate),
+                "--product",
+                product,
+                "--seed",
+                str(i),
+                "--swapped-locale",
+                BIAS_LOCALE,
+            ],
+            env={**SERVICE_ENV, **settings.as_env()},
+            ready=lambda: True,
+        )
+        for i, product in enumerate(PRODUCTS)
+    ]
+
+
+def run_stack(
+    settings: VigilSettings, *, demo: bool, rate: float, fresh: bool, demo_speed: float = 1.0
+) -> int:
     t0 = time.monotonic()
+    started_at = time.time()
+    plan = None
+    if demo:
+        from vigil.demo import demo_plan
+
+        plan = demo_plan(settings, speed=demo_speed, rate=rate, now=started_at)
+        settings = plan.settings
     print(f"Vigil: starting the local stack (logs in {settings.logs_dir})", flush=True)
     with Supervisor(settings.logs_dir) as sup:
         try:
@@ -92,16 +129,10 @@ def run_stack(settings: VigilSettings, *, demo: bool, rate: float, fresh: bool) 
                 f"{settings.replay_variant}{label}"
                 + "".join(f", {n} = {v}" for n, v in settings.replay_models.items())
             )
-            if demo:
-                sup.start(
-                    ProcessSpec(
-                        name="demo",
-                        argv=[*VIGIL, "publish", "--count", "0", "--rate", str(rate)],
-                        env={**SERVICE_ENV, **settings.as_env()},
-                        ready=lambda: True,
-                    )
-                )
-                print(f"  demo:     publishing GSM8K requests at {rate}/s")
+            if plan is not None:
+                for spec in demo_publishers(settings, plan.rate_per_product):
+                    sup.start(spec)
+                print(plan.banner(started_at))
             print("\nCtrl-C stops everything.", flush=True)
             while True:
                 dead = sup.check_alive()
