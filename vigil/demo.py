@@ -6,9 +6,9 @@ What the demo does, at ``speed`` 1 (every time divided by ``speed``):
   segments, answered by a current model's free-form output (``replay_variant``);
 * the monitor's reference is a fast baseline: the first ``REFERENCE_ROWS`` results (about
   half a minute at the demo's rate), judged in windows of ``WINDOW_ROWS``;
-* at ``SWAP_AFTER_S`` the served model is silently swapped for a weaker recorded one
-  (``SWAP_VARIANT``) under the same model name and the same pinned version label, so the drift
-  monitor must find the change in the outputs; its alert's samples go to the review queue;
+* ``STARTUP_S`` + ``SWAP_AFTER_S`` after the start the served model is silently swapped for a
+  weaker recorded one (``SWAP_VARIANT``) under the same model name and pinned version label,
+  so the drift monitor must find the change in the outputs; its alert's samples are queued;
 * traffic of one segment (``locale=BIAS_LOCALE``) is sent with pronouns swapped, and the
   replay answers such near-copies of a recorded question with the weaker model
   (``replay_counterfactual_variant``): a segment the model treats differently, a bias finding.
@@ -29,6 +29,9 @@ RATE_PER_PRODUCT = 4.0
 REFERENCE_ROWS = 240
 WINDOW_ROWS = 80
 SWAP_AFTER_S = 150.0
+# The stack's own start (about 50 s on a 2-core machine) comes first and does not scale with
+# the speed: the swap waits for it, so the reference is built on the unswapped model.
+STARTUP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def demo_plan(
     if speed <= 0:
         raise ValueError("--demo-speed must be more than 0")
     start = time.time() if now is None else now
-    swap_at = start + SWAP_AFTER_S / speed
+    swap_at = start + STARTUP_S + SWAP_AFTER_S / speed
     rate = rate * speed
     demo = settings.replace(
         replay_version=settings.replay_version or DEMO_VERSION,

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from vigil.demo import BIAS_LOCALE, PRODUCTS, SWAP_AFTER_S, SWAP_VARIANT, demo_plan
+from vigil.demo import BIAS_LOCALE, PRODUCTS, STARTUP_S, SWAP_AFTER_S, SWAP_VARIANT, demo_plan
 from vigil.inference.replay_plan import load_replay_book, replay_plan
 from vigil.settings import load_settings
 from vigil.stack import demo_publishers
@@ -65,7 +65,7 @@ def test_the_demo_plan_pins_the_label_and_scales_with_speed() -> None:
     s = plan.settings
     assert s.model_name == base.model_name and s.replay_version >= 1
     assert s.replay_swap_variant == SWAP_VARIANT == s.replay_counterfactual_variant
-    assert s.replay_swap_at == pytest.approx(1000.0 + SWAP_AFTER_S / 10)
+    assert s.replay_swap_at == pytest.approx(1000.0 + STARTUP_S + SWAP_AFTER_S / 10)
     assert s.monitor.reference == "baseline" and s.monitor.reference_rows <= 500
     # The reference fills within the first minute at speed 1.
     slow = demo_plan(base, speed=1, now=0.0)
