@@ -25,6 +25,13 @@ import orjson
 
 from vigil.inference.exceptions import ReplayDataError, UnknownQuestion
 
+# Said with every unknown question (dead letter, CLI, console): what a replay model can answer,
+# and where a real model comes in.
+UNKNOWN_HINT = (
+    " (a replay model answers only the GSM8K questions recorded in its files, as `vigil publish`"
+    " sends them; to answer any question, point Vigil at a real model: README, 'Using an"
+    " existing Kafka, Redis or Triton')"
+)
 _SPACES = re.compile(r"\s+")
 _DIGIT = re.compile(r"\d")
 _SOLUTIONS_FILE = "model_solutions.jsonl"
@@ -232,7 +239,9 @@ class ReplayBook:
         if rec is None:
             rec = self._near(key)
             if rec is None:
-                raise UnknownQuestion("the replay reasoner has no recorded answer for this prompt")
+                raise UnknownQuestion(
+                    "the replay reasoner has no recorded answer for this prompt" + UNKNOWN_HINT
+                )
             if counterfactual is not None:
                 other = self.variant(counterfactual)
                 if other.id in rec.solutions:
@@ -240,6 +249,7 @@ class ReplayBook:
         if served.id not in rec.solutions:
             raise UnknownQuestion(
                 f"the replay reasoner has no recorded answer of {served.id} for this prompt"
+                + UNKNOWN_HINT
             )
         if not cross_model or not seed:
             return served.id, rec.solutions[served.id][0]

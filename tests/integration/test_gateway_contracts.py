@@ -15,7 +15,7 @@ from vigil.inference.adapters import GenerationParams, load_adapter
 from vigil.inference.client import ModelRoute, TritonClient
 from vigil.inference.exceptions import ModelCallError
 from vigil.inference.gateway import Gateway
-from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_data import UNKNOWN_HINT, ReplayBook
 from vigil.inference.replay_model import count_tokens, truncate_tokens
 from vigil.inference.replay_plan import load_replay_book, replay_version, served_replay
 from vigil.inference.runner import routes_from_settings
@@ -138,7 +138,9 @@ async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
             letter = h.dead_letter
             assert letter is not None and letter.request_id == request.request_id
             assert (letter.reason, letter.attempts) == ("model_error", 1)
-            assert letter.error == f"triton {s.trtllm_model_name}: UnknownQuestion: {UNKNOWN}"
+            assert letter.error == (
+                f"triton {s.trtllm_model_name}: UnknownQuestion: {UNKNOWN}{UNKNOWN_HINT}"
+            )
     assert gateway.counts["results"] == 48 and gateway.counts["dead_letter.model_error"] == 16
 
 
