@@ -227,6 +227,8 @@ def test_the_runnable_product_example_submits_and_waits(
             f"print([m for m in {SERVER_ONLY_MODULES!r} if importlib.util.find_spec(m)])",
         ],
         cwd=tmp_path,
+        # No inherited PYTHONPATH: it may name the repository's sdk/ (as a worktree's runs do).
+        env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
