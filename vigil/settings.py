@@ -547,6 +547,11 @@ class VigilSettings(BaseSettings):
     def ready_dir(self) -> Path:
         return self.run_dir / "ready"
 
+    @property
+    def demo_file(self) -> Path:
+        """The running demo's timeline (``vigil up --demo`` writes it, the console shows it)."""
+        return self.run_dir / "demo.json"
+
 
 def load_settings(**overrides: Any) -> VigilSettings:
     """Read the settings once; ``overrides`` win over the environment (used by tests): by flat

@@ -113,6 +113,8 @@ def run_stack(
         plan = demo_plan(settings, speed=demo_speed, rate=rate, now=started_at)
         settings = plan.settings
     print(f"Vigil: starting the local stack (logs in {settings.logs_dir})", flush=True)
+    # A demo file left by an earlier run would show its banner on this stack's console.
+    settings.demo_file.unlink(missing_ok=True)
     with Supervisor(settings.logs_dir) as sup:
         try:
             start_stack(sup, settings, fresh=fresh)
@@ -132,7 +134,9 @@ def run_stack(
             if plan is not None:
                 for spec in demo_publishers(settings, plan.rate_per_product):
                     sup.start(spec)
-                print(plan.banner(started_at))
+                traffic_at = time.time()
+                plan.write(settings.demo_file, started_at, traffic_at)
+                print(plan.banner(started_at, traffic_at))
             print("\nCtrl-C stops everything.", flush=True)
             while True:
                 dead = sup.check_alive()
@@ -147,5 +151,6 @@ def run_stack(
             print("\nStopping...", flush=True)
             return 0
         finally:
+            settings.demo_file.unlink(missing_ok=True)
             sup.stop_all()
             print("Stopped: no Vigil process left running.", flush=True)
