@@ -194,6 +194,21 @@ class ReplayBook:
         rec = self._rows.get(normalise_prompt(prompt))
         return None if rec is None else rec.solutions.get(self.variant(variant).id)
 
+    def label(self, prompt: str, output: str) -> bool | None:
+        """Whether ``output`` is a correct answer to ``prompt``, when it is a recorded
+        solution of it (of any variant; the prompt may be a word-swapped copy): the
+        recordings' ``is_correct``. None when the output is not one of them."""
+        key = normalise_prompt(prompt)
+        rec = self._rows.get(key) or self._near(key)
+        if rec is None:
+            return None
+        text = output.strip()
+        for solution, correct in rec.solutions.values():
+            # A served answer may be cut at max_tokens: a long enough prefix still names it.
+            if solution.strip() == text or (len(text) >= 40 and solution.startswith(text)):
+                return correct
+        return None
+
     def _near(self, normalised: str) -> Recorded | None:
         """The recorded question this prompt is a word-swapped variant of, if exactly one."""
         words = normalised.split(" ")

@@ -41,8 +41,23 @@ def main(ctx: click.Context) -> None:
     help="Play the demo story (two products, a silent regression, a biased segment; see "
     "the banner) at this speed; implies --demo.",
 )
+@click.option(
+    "--demo-reviewers",
+    type=click.IntRange(0, 20),
+    default=0,
+    show_default=True,
+    help="Simulated reviewers (sim-reviewer-1..N, labelled as such) deciding the demo's "
+    "queue, so the Team, Checks and agreement pages fill in; implies --demo.",
+)
 @click.pass_context
-def up(ctx: click.Context, demo: bool, rate: float, fresh: bool, demo_speed: float | None) -> None:
+def up(
+    ctx: click.Context,
+    demo: bool,
+    rate: float,
+    fresh: bool,
+    demo_speed: float | None,
+    demo_reviewers: int,
+) -> None:
     """Start the local stack in the foreground; Ctrl-C stops every process.
 
     With --demo (or --demo-speed), a five-minute story: traffic from two products, the
@@ -54,10 +69,11 @@ def up(ctx: click.Context, demo: bool, rate: float, fresh: bool, demo_speed: flo
     sys.exit(
         run_stack(
             _settings(ctx),
-            demo=demo or demo_speed is not None,
+            demo=demo or demo_speed is not None or demo_reviewers > 0,
             rate=rate,
             fresh=fresh,
             demo_speed=demo_speed or 1.0,
+            demo_reviewers=demo_reviewers,
         )
     )
 
@@ -96,6 +112,31 @@ def publish(
         swapped_locale=swapped_locale,
     )
     click.echo(f"published {sent} requests")
+
+
+@main.command("sim-reviewers")
+@click.option("--count", type=click.IntRange(1, 20), default=2, show_default=True)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Pace multiplier.")
+@click.option("--seed", default=0, show_default=True)
+@click.pass_context
+def sim_reviewers(ctx: click.Context, count: int, speed: float, seed: int) -> None:
+    """Simulated reviewers (the demo's; never people) deciding the review queue."""
+    from vigil.inference.replay_plan import load_replay_book
+    from vigil.reviewers.policy import ReviewPolicy
+    from vigil.reviewers.queue import ReviewQueue
+    from vigil.reviewers.simulated import SimulatedTeam
+
+    s = _settings(ctx)
+    book = load_replay_book(s)
+    queue = ReviewQueue.connect(s.redis_connection, policy=ReviewPolicy.from_settings(s.review))
+    team = SimulatedTeam(
+        queue, lambda item: book.label(item.prompt, item.output), count, speed=speed, seed=seed
+    )
+    click.echo(f"{count} SIMULATED reviewers (sim-reviewer-1..{count}) at speed x{speed:g}")
+    try:
+        team.run()
+    except KeyboardInterrupt:
+        click.echo(f"decided: {team.decided}")
 
 
 @main.command()

@@ -101,8 +101,24 @@ def demo_publishers(settings: VigilSettings, rate: float) -> list[ProcessSpec]:
     ]
 
 
+def sim_reviewers_process(settings: VigilSettings, count: int, speed: float) -> ProcessSpec:
+    """The demo's simulated reviewers (``vigil sim-reviewers``)."""
+    return ProcessSpec(
+        name="sim-reviewers",
+        argv=[*VIGIL, "sim-reviewers", "--count", str(count), "--speed", f"{speed:g}"],
+        env={**SERVICE_ENV, **settings.as_env()},
+        ready=lambda: True,
+    )
+
+
 def run_stack(
-    settings: VigilSettings, *, demo: bool, rate: float, fresh: bool, demo_speed: float = 1.0
+    settings: VigilSettings,
+    *,
+    demo: bool,
+    rate: float,
+    fresh: bool,
+    demo_speed: float = 1.0,
+    demo_reviewers: int = 0,
 ) -> int:
     t0 = time.monotonic()
     started_at = time.time()
@@ -110,7 +126,9 @@ def run_stack(
     if demo:
         from vigil.demo import demo_plan
 
-        plan = demo_plan(settings, speed=demo_speed, rate=rate, now=started_at)
+        plan = demo_plan(
+            settings, speed=demo_speed, rate=rate, now=started_at, reviewers=demo_reviewers
+        )
         settings = plan.settings
     print(f"Vigil: starting the local stack (logs in {settings.logs_dir})", flush=True)
     # A demo file left by an earlier run would show its banner on this stack's console.
@@ -134,6 +152,8 @@ def run_stack(
             if plan is not None:
                 for spec in demo_publishers(settings, plan.rate_per_product):
                     sup.start(spec)
+                if plan.reviewers:
+                    sup.start(sim_reviewers_process(settings, plan.reviewers, plan.speed))
                 traffic_at = time.time()
                 plan.write(settings.demo_file, started_at, traffic_at)
                 print(plan.banner(started_at, traffic_at))
