@@ -114,6 +114,19 @@ def publish(
     click.echo(f"published {sent} requests")
 
 
+@main.command()
+@click.argument("question")
+@click.option("--wait-s", default=60.0, show_default=True, help="How long to wait.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, wait_s: float) -> None:
+    """Ask the served model one question; print its answer, or why there is none."""
+    from vigil.streams.ask import ask as ask_question
+
+    answer = ask_question(_settings(ctx), question, wait_s=wait_s)
+    click.echo(answer.explain())
+    sys.exit(0 if answer.result is not None else 1)
+
+
 @main.command("sim-reviewers")
 @click.option("--count", type=click.IntRange(1, 20), default=2, show_default=True)
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Pace multiplier.")
