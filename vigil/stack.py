@@ -1,7 +1,8 @@
 """``vigil up``: the whole local stack in the foreground, each part really ready before the next.
 
-Order: Redis, Kafka (+ topics), Triton, then the gateway, the screening worker, the outbox
-relay, the drift and bias monitor and the console. Parts marked not embedded
+Order: Redis, Kafka (+ topics), then side by side Triton, the screening worker, the outbox
+relay, the drift and bias monitor and the console, with the gateway once Triton is ready (a
+demo's publishers start with the topics). Parts marked not embedded
 (``VIGIL_EMBEDDED_*=false``) are expected to be running already at the configured addresses.
 Ctrl-C (or a dead child) stops everything.
 """
@@ -38,8 +39,11 @@ def start_stack(
     fresh: bool = False,
     console: bool = True,
     echo: Callable[[str], None] = print,
+    on_topics: Callable[[], None] | None = None,
 ) -> None:
-    """Starts every part in order; raises StackError (with the log tail) if one fails."""
+    """Starts every part in order; raises StackError (with the log tail) if one fails.
+    ``on_topics`` runs once the topics exist (the demo's publishers: requests wait in Kafka
+    for the gateway, so the traffic need not wait for the rest of the stack)."""
     from vigil.dashboard.server import console_process
     from vigil.inference.server import triton_process
     from vigil.reviewers.redis_server import redis_process, redis_ready
@@ -63,14 +67,19 @@ def start_stack(
         settings.kafka_bootstrap, settings.topic_partitions, settings.kafka_security
     )
     echo(f"  topics    {'created ' + ', '.join(created) if created else 'all present'}")
-    if settings.embedded_triton:
-        sup.start(triton_process(settings, VIGIL))
-    sup.start(service_process(sup, settings, "gateway"))
-    sup.start(service_process(sup, settings, "worker"))
-    sup.start(service_process(sup, settings, "relay"))
-    sup.start(service_process(sup, settings, "monitor"))
+    if on_topics is not None:
+        on_topics()
+    # What needs only Kafka and Redis starts side by side (most of each start is Python
+    # imports); the gateway waits for Triton, whose model it calls from its first request.
+    triton = sup.spawn(triton_process(settings, VIGIL)) if settings.embedded_triton else None
+    others = [sup.spawn(service_process(sup, settings, n)) for n in ("worker", "relay", "monitor")]
     if console:
-        sup.start(console_process(settings))
+        others.append(sup.spawn(console_process(settings)))
+    if triton is not None:
+        sup.wait_ready(triton)
+    sup.start(service_process(sup, settings, "gateway"))
+    for running in others:
+        sup.wait_ready(running)
 
 
 def demo_publishers(settings: VigilSettings, rate: float) -> list[ProcessSpec]:
@@ -134,8 +143,19 @@ def run_stack(
     # A demo file left by an earlier run would show its banner on this stack's console.
     settings.demo_file.unlink(missing_ok=True)
     with Supervisor(settings.logs_dir) as sup:
+        traffic_at = 0.0
+
+        def start_traffic() -> None:
+            # As soon as the topics exist: the requests wait in Kafka for the gateway, and
+            # the first queued item comes once the rest is up, not a start's length later.
+            nonlocal traffic_at
+            if plan is not None:
+                for spec in demo_publishers(settings, plan.rate_per_product):
+                    sup.start(spec)
+                traffic_at = time.time()
+
         try:
-            start_stack(sup, settings, fresh=fresh)
+            start_stack(sup, settings, fresh=fresh, on_topics=start_traffic)
             print(f"\nAll parts ready in {time.monotonic() - t0:.1f}s.")
             print(f"  console:  {settings.console.url}")
             print("  login:    reviewer / vigil-demo   (lead / vigil-demo)")
@@ -150,11 +170,8 @@ def run_stack(
                 + "".join(f", {n} = {v}" for n, v in settings.replay_models.items())
             )
             if plan is not None:
-                for spec in demo_publishers(settings, plan.rate_per_product):
-                    sup.start(spec)
                 if plan.reviewers:
                     sup.start(sim_reviewers_process(settings, plan.reviewers, plan.speed))
-                traffic_at = time.time()
                 plan.write(settings.demo_file, started_at, traffic_at)
                 print(plan.banner(started_at, traffic_at))
             print("\nCtrl-C stops everything.", flush=True)
