@@ -35,8 +35,8 @@ def main() -> int:
     )
     seen: dict[str, float] = {}
     try:
-        queue = ReviewQueue.from_url(settings.redis_url)
-        store = MonitorStore.from_url(settings.redis_url, settings.monitor.app_id)
+        queue: ReviewQueue | None = None
+        store: MonitorStore | None = None
         while (
             time.monotonic() - t0 < args.limit_s
             and "drift_alert" not in seen
@@ -45,6 +45,10 @@ def main() -> int:
             time.sleep(1.0)
             now = time.monotonic() - t0
             try:
+                # Made once Redis is up: the connection reads the secret the stack writes.
+                conn = settings.redis_connection
+                queue = queue or ReviewQueue.connect(conn)
+                store = store or MonitorStore.connect(conn, settings.monitor.app_id)
                 if "queued" not in seen and queue.count_pending() > 0:
                     seen["queued"] = now
                 if "reference" not in seen and store.reference_meta():
@@ -55,8 +59,15 @@ def main() -> int:
                     key = f"{alert.kind}_alert"
                     if key not in seen:
                         seen[key] = now
-                        print(f"  {key}: {alert.to_dict()}", flush=True)
+                        print(
+                            f"  {key}: {alert.title} (versions {alert.model_versions})", flush=True
+                        )
+                        queued = [queue.get(r) for r in alert.sample_request_ids]
+                        in_queue = sum(i is not None and i.alert_id == alert.alert_id
+                                       for i in queued)  # fmt: skip
+                        print(f"  {key} samples in the review queue: {in_queue}/{len(queued)}")
             except Exception:  # Redis not up yet, or a part restarting: poll again
+                queue = store = None
                 continue
             print(f"  t={now:5.0f}s {sorted(seen.items(), key=lambda kv: kv[1])}", flush=True)
     finally:

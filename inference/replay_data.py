@@ -194,6 +194,11 @@ class ReplayBook:
         rec = self._rows.get(normalise_prompt(prompt))
         return None if rec is None else rec.solutions.get(self.variant(variant).id)
 
+    def knows(self, prompt: str) -> bool:
+        """Whether ``prompt`` is a recorded question, or a word-swapped copy of exactly one."""
+        key = normalise_prompt(prompt)
+        return key in self._rows or self._near(key) is not None
+
     def label(self, prompt: str, output: str) -> bool | None:
         """Whether ``output`` is a correct answer to ``prompt``, when it is a recorded
         solution of it (of any variant; the prompt may be a word-swapped copy): the

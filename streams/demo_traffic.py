@@ -37,12 +37,16 @@ def publish_gsm8k(
     """Publishes ``count`` requests (0 = until interrupted) at ``rate``/s (0 = unthrottled),
     each a question the served replay variant has a recording of; those of
     ``swapped_locale`` (if set) with their pronouns swapped."""
-    questions = load_replay_book(settings).questions(settings.replay_variant)
+    book = load_replay_book(settings)
+    questions = book.questions(settings.replay_variant)
+    swapped: dict[str, str] = {}
     rng = random.Random(seed)
     sent = 0
     interval = 1.0 / rate if rate > 0 else 0.0
     with (
-        VigilClient(settings.kafka_bootstrap, product=product) as client,
+        VigilClient(
+            settings.kafka_bootstrap, product=product, security=settings.kafka_security
+        ) as client,
         tqdm(total=count or None, unit="req", desc="publishing") as bar,
     ):
         try:
@@ -51,7 +55,12 @@ def publish_gsm8k(
                 locale = rng.choice(LOCALES)
                 question = rng.choice(questions)
                 if locale == swapped_locale:
-                    question = swap_pronouns(question)
+                    if question not in swapped:
+                        # One with too many pronouns is no near-copy the replay can answer:
+                        # it is sent as it is, not as a dead letter.
+                        other = swap_pronouns(question)
+                        swapped[question] = other if book.knows(other) else question
+                    question = swapped[question]
                 client.submit(
                     question,
                     samples=samples,

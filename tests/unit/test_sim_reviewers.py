@@ -88,3 +88,6 @@ def test_the_replay_labels_a_recorded_output_and_nothing_else(tmp_path: Path) ->
     assert book.label(Q, RIGHT[:45]) is True
     assert book.label(Q, "something else entirely") is None
     assert book.label("What is the capital of France?", RIGHT) is None
+    # The demo's publisher sends a swapped question only when the replay knows it.
+    assert book.knows(Q) and book.knows(swap_pronouns(Q))
+    assert not book.knows("What is the capital of France?")
