@@ -32,7 +32,7 @@ RATE_PER_PRODUCT = 4.0
 REFERENCE_ROWS = 240
 WINDOW_ROWS = 80
 SWAP_AFTER_S = 150.0
-# The stack's own start (about 50 s on a 2-core machine) comes first and does not scale with
+# The stack's own start (20-40 s on a 2-core machine) comes first and does not scale with
 # the speed: the swap waits for it, so the reference is built on the unswapped model.
 STARTUP_S = 60.0
 # Simulated reviewers (``--demo-reviewers``) are named so no one takes them for people.
