@@ -12,6 +12,10 @@ Prints, side by side:
    included), plus the per-result feature extraction rate that must keep up with the stream.
 3. False alarms per 100 no-change windows (drifted windows, and alerts after hysteresis).
 4. Detection delay, in windows, of the 175b_verification -> 6b_finetuning regression.
+5. ``--swap``: the demo's silent regression (``vigil up --demo``): its replay files, its
+   window and reference sizes, one output per request, and one pinned version label for both
+   models, so only the outputs can show the change; a quarter of the traffic (the
+   pronoun-swapped segment) is answered by the weaker model all along, as in the demo.
 
 Traffic is the recorded GSM8K outputs (``RecordedTraffic``), as the replay reasoner serves them.
 """
@@ -40,7 +44,9 @@ from evidently import Dataset, Report
 from evidently.presets import DataDriftPreset
 
 from tests.recorded_traffic import RecordedTraffic
-from vigil.settings import VARIANTS, load_settings
+from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_plan import load_replay_book
+from vigil.settings import VARIANTS, VigilSettings, load_settings
 from vigil.streams.monitoring import drift
 from vigil.streams.monitoring.alerts import Hysteresis
 from vigil.streams.monitoring.features import extract_features
@@ -73,8 +79,32 @@ class Rows:
         row["latency_ms"] = self.rng.lognormvariate(0, 0.3) * 20.0
         return row
 
-    def window(self, variant: str, n: int, samples: int = 2) -> list[dict[str, Any]]:
-        return [self.row(variant, samples) for _ in range(n)]
+    def window(
+        self, variant: str, n: int, samples: int = 2, mixed: tuple[str, float] | None = None
+    ) -> list[dict[str, Any]]:
+        """``n`` rows of ``variant``; with ``mixed`` (variant, share), that share of them
+        of the other variant."""
+        if mixed is None:
+            return [self.row(variant, samples) for _ in range(n)]
+        other, share = mixed
+        return [
+            self.row(other if self.rng.random() < share else variant, samples) for _ in range(n)
+        ]
+
+
+class PinnedTraffic(RecordedTraffic):
+    """Recorded traffic of ``book`` on the questions both variants have, every variant under
+    one version label (a swap behind an unchanged name and label)."""
+
+    def __init__(self, book: ReplayBook, variants: tuple[str, str], label: str, seed: int):
+        self.book = book
+        both = [set(book.questions(v)) for v in variants]
+        self.questions = sorted(both[0] & both[1])
+        self.rng = random.Random(seed)
+        self.label = label
+
+    def version(self, variant: str) -> str:
+        return self.label
 
 
 def scipy_scores(
@@ -203,14 +233,19 @@ def simulate(
     min_columns: int = 2,
     raise_after: int = 2,
     clear_after: int = 3,
+    healthy: str = HEALTHY,
+    weak: str = WEAK,
+    mixed: float = 0.0,
 ) -> None:
     label = (
         f"W={window}, reference {reference_rows}, samples k={samples + 1}, "
         f"text {'on' if text else 'off'}"
     )
+    # Before the change, ``mixed`` of the traffic is answered by ``weak`` already.
+    before = (weak, mixed) if mixed else None
     t0 = time.perf_counter()
     ref = build_reference(
-        rows.window(HEALTHY, reference_rows, samples),
+        rows.window(healthy, reference_rows, samples, before),
         source="bench",
         window_rows=window,
         resamples=resamples,
@@ -222,7 +257,7 @@ def simulate(
     drifted = alerts = 0
     for _ in range(no_change_windows):
         res = drift.evaluate(
-            ref.data, drift.frame(rows.window(HEALTHY, window, samples)), ref.columns,
+            ref.data, drift.frame(rows.window(healthy, window, samples, before)), ref.columns,
             ref.calibration, min_columns=min_columns,
         )  # fmt: skip
         drifted += res.drifted
@@ -240,7 +275,7 @@ def simulate(
         delay = 0
         for i in range(1, 11):
             res = drift.evaluate(
-                ref.data, drift.frame(rows.window(WEAK, window, samples)), ref.columns,
+                ref.data, drift.frame(rows.window(weak, window, samples)), ref.columns,
                 ref.calibration, min_columns=min_columns,
             )  # fmt: skip
             change = hyst.observe("drift", res.drifted)
@@ -252,7 +287,7 @@ def simulate(
         delays.append(delay or 99)
     top = sorted(moved.items(), key=lambda kv: -kv[1])[:6]
     print(
-        f"   regression 175b_verification -> 6b_finetuning over {trials} trials: alert after "
+        f"   regression {healthy} -> {weak} over {trials} trials: alert after "
         f"{statistics.mean(delays):.2f} windows (min {min(delays)}, max {max(delays)}; "
         f"99 = not within 10); features named most: {', '.join(f'{c} ({n})' for c, n in top)}"
     )
@@ -261,8 +296,12 @@ def simulate(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer windows")
+    parser.add_argument("--swap", action="store_true", help="only 5.: the demo's silent swap")
     args = parser.parse_args()
     settings = load_settings()
+    if args.swap:
+        swap(settings)
+        return
     traffic = RecordedTraffic(settings.gsm8k_path, seed=1)
     screener = Screener.from_files(settings.checks_config, settings.novelty_reference)
     rows = Rows(traffic, Verdicts(screener), seed=2)
@@ -288,6 +327,31 @@ def main() -> None:
              trials=10, samples=2, text=False)  # fmt: skip
     simulate(rows, window=500, reference_rows=2500, resamples=40, no_change_windows=100,
              trials=10, samples=0, text=True)  # fmt: skip
+
+
+def swap(settings: VigilSettings) -> None:
+    """The demo's silent swap, with the monitor settings ``vigil up --demo`` uses."""
+    from vigil.demo import demo_plan
+    from vigil.streams.demo_traffic import LOCALES
+
+    demo = demo_plan(settings).settings
+    m = demo.monitor
+    book = load_replay_book(demo)
+    healthy = book.variant(demo.replay_variant).id
+    weak = book.variant(demo.replay_swap_variant).id
+    traffic = PinnedTraffic(book, (healthy, weak), str(demo.replay_version), seed=1)
+    screener = Screener.from_files(demo.checks_config, demo.novelty_reference)
+    rows = Rows(traffic, Verdicts(screener), seed=2)
+    print(
+        f"5. The demo's silent swap, label v{demo.replay_version} unchanged, "
+        f"{len(traffic.questions)} questions; 1/{len(LOCALES)} of the traffic by the weaker "
+        "model all along (the pronoun-swapped segment)"
+    )
+    simulate(rows, window=m.window_size, reference_rows=m.reference_rows,
+             resamples=m.calibration_resamples, no_change_windows=200, trials=20, samples=0,
+             text=m.text_drift, margin=m.threshold_margin, min_columns=m.drift_min_columns,
+             raise_after=m.raise_after, clear_after=m.clear_after, healthy=healthy, weak=weak,
+             mixed=1 / len(LOCALES))  # fmt: skip
 
 
 if __name__ == "__main__":

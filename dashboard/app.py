@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vigil.dashboard import (
+    demo_banner,
     login,
     nav,
     page_alerts,
@@ -51,6 +52,7 @@ with st.sidebar:
         login.log_out(mode)
     st.caption("Keys: N claim next · A approve · X reject · B back · Alt+S save correction")
 
+demo_banner.render(settings)
 queue = resources.get_queue(settings.redis_url)
 selected = nav.current_item()
 if selected is not None:

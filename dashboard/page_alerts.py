@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from vigil.dashboard import nav
+from vigil.dead_letters import explain
 from vigil.reviewers.exceptions import queue_errors
 from vigil.reviewers.queue import ReviewQueue
 from vigil.streams.monitoring.store import MonitorStore
@@ -30,6 +31,7 @@ def _alerts(store: MonitorStore, queue: ReviewQueue) -> None:
     except queue_errors() as exc:
         st.error(f"Cannot read the alerts: {exc}")
         return
+    _dead_letters(store)
     raised = [a for a in alerts if a.status == "raised"]
     st.metric("Alerts (latest 50)", len(alerts))
     st.text(f"{len(raised)} raised, {len(alerts) - len(raised)} resolved")
@@ -76,3 +78,22 @@ def _alert(alert: Alert, queue: ReviewQueue, n: int) -> None:
             if st.button("Open item", key=f"alert-{n}-open-{i}"):
                 nav.open_item(rid)
                 st.rerun()  # the whole app: it switches to the item page
+
+
+def _dead_letters(store: MonitorStore) -> None:
+    """Product requests that got no answer, and why (the error is the failing hop's text)."""
+    counts = store.dead_letter_counts()
+    if not counts:
+        return
+    by_reason = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    with st.expander(f"Requests without an answer: {by_reason}", expanded=False):
+        explained: set[str] = set()
+        for letter in store.dead_letters(5):
+            st.text(
+                f"{letter.get('created_at', '')}  {letter.get('request_id') or '-'}  "
+                f"{letter.get('stage', '')} {letter.get('reason', '')}: {letter.get('error') or ''}"
+            )
+            why = explain(str(letter.get("reason", "")), letter.get("error"))
+            if why and why not in explained:
+                explained.add(why)
+                st.info(why)

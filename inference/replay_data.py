@@ -25,6 +25,13 @@ import orjson
 
 from vigil.inference.exceptions import ReplayDataError, UnknownQuestion
 
+# Said with every unknown question (dead letter, CLI, console): what a replay model can answer,
+# and where a real model comes in.
+UNKNOWN_HINT = (
+    " (a replay model answers only the GSM8K questions recorded in its files, as `vigil publish`"
+    " sends them; to answer any question, point Vigil at a real model: README, 'Using an"
+    " existing Kafka, Redis or Triton')"
+)
 _SPACES = re.compile(r"\s+")
 _DIGIT = re.compile(r"\d")
 _SOLUTIONS_FILE = "model_solutions.jsonl"
@@ -187,6 +194,26 @@ class ReplayBook:
         rec = self._rows.get(normalise_prompt(prompt))
         return None if rec is None else rec.solutions.get(self.variant(variant).id)
 
+    def knows(self, prompt: str) -> bool:
+        """Whether ``prompt`` is a recorded question, or a word-swapped copy of exactly one."""
+        key = normalise_prompt(prompt)
+        return key in self._rows or self._near(key) is not None
+
+    def label(self, prompt: str, output: str) -> bool | None:
+        """Whether ``output`` is a correct answer to ``prompt``, when it is a recorded
+        solution of it (of any variant; the prompt may be a word-swapped copy): the
+        recordings' ``is_correct``. None when the output is not one of them."""
+        key = normalise_prompt(prompt)
+        rec = self._rows.get(key) or self._near(key)
+        if rec is None:
+            return None
+        text = output.strip()
+        for solution, correct in rec.solutions.values():
+            # A served answer may be cut at max_tokens: a long enough prefix still names it.
+            if solution.strip() == text or (len(text) >= 40 and solution.startswith(text)):
+                return correct
+        return None
+
     def _near(self, normalised: str) -> Recorded | None:
         """The recorded question this prompt is a word-swapped variant of, if exactly one."""
         words = normalised.split(" ")
@@ -232,7 +259,9 @@ class ReplayBook:
         if rec is None:
             rec = self._near(key)
             if rec is None:
-                raise UnknownQuestion("the replay reasoner has no recorded answer for this prompt")
+                raise UnknownQuestion(
+                    "the replay reasoner has no recorded answer for this prompt" + UNKNOWN_HINT
+                )
             if counterfactual is not None:
                 other = self.variant(counterfactual)
                 if other.id in rec.solutions:
@@ -240,6 +269,7 @@ class ReplayBook:
         if served.id not in rec.solutions:
             raise UnknownQuestion(
                 f"the replay reasoner has no recorded answer of {served.id} for this prompt"
+                + UNKNOWN_HINT
             )
         if not cross_model or not seed:
             return served.id, rec.solutions[served.id][0]

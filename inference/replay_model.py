@@ -48,17 +48,29 @@ class Replayed:
     variant: str
     cross_model: bool = False
     counterfactual: str | None = None
+    # From ``swap_at`` (Unix time) on, ``swap_variant`` answers instead: the model behind an
+    # unchanged name and version label is replaced, as a silent regression would be.
+    swap_variant: str | None = None
+    swap_at: float = 0.0
 
     def __post_init__(self) -> None:
         # An unknown variant fails here, when the server binds the model, not per request.
         self.book.variant(self.variant)
         if self.counterfactual:
             self.book.variant(self.counterfactual)
+        if self.swap_variant:
+            self.book.variant(self.swap_variant)
+
+    def current_variant(self, now: float | None = None) -> str:
+        """The variant answering now (the swap's once its time has come)."""
+        if self.swap_variant and self.swap_at and (now or time.time()) >= self.swap_at:
+            return self.swap_variant
+        return self.variant
 
     def answer(self, prompt: str, seed: int | None = None) -> str:
         return self.book.answer(
             prompt,
-            self.variant,
+            self.current_variant(),
             seed,
             cross_model=self.cross_model,
             counterfactual=self.counterfactual or None,

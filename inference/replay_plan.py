@@ -66,6 +66,10 @@ def served_replay(settings: VigilSettings, book: ReplayBook) -> Replayed:
         book.variant(settings.replay_variant).id,
         cross_model=settings.replay_samples == "cross-model",
         counterfactual=settings.replay_counterfactual_variant or None,
+        swap_variant=(
+            book.variant(settings.replay_swap_variant).id if settings.replay_swap_variant else None
+        ),
+        swap_at=settings.replay_swap_at,
     )
 
 

@@ -29,14 +29,53 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--demo/--no-demo", default=False, help="Publish GSM8K traffic continuously.")
-@click.option("--rate", default=2.0, show_default=True, help="Demo requests per second.")
+@click.option(
+    "--rate", default=4.0, show_default=True, help="Demo requests per second, per product."
+)
 @click.option("--fresh", is_flag=True, help="Wipe local Kafka/Redis data before starting.")
+@click.option(
+    "--demo-speed",
+    type=float,
+    default=None,
+    show_default="1",
+    help="Play the demo story (two products, a silent regression, a biased segment; see "
+    "the banner) at this speed; implies --demo.",
+)
+@click.option(
+    "--demo-reviewers",
+    type=click.IntRange(0, 20),
+    default=0,
+    show_default=True,
+    help="Simulated reviewers (sim-reviewer-1..N, labelled as such) deciding the demo's "
+    "queue, so the Team, Checks and agreement pages fill in; implies --demo.",
+)
 @click.pass_context
-def up(ctx: click.Context, demo: bool, rate: float, fresh: bool) -> None:
-    """Start the local stack in the foreground; Ctrl-C stops every process."""
+def up(
+    ctx: click.Context,
+    demo: bool,
+    rate: float,
+    fresh: bool,
+    demo_speed: float | None,
+    demo_reviewers: int,
+) -> None:
+    """Start the local stack in the foreground; Ctrl-C stops every process.
+
+    With --demo (or --demo-speed), a five-minute story: traffic from two products, the
+    monitor's reference in the first minute, a silent swap to a weaker model under the same
+    name and version label (a drift alert), a segment treated differently (a bias finding).
+    """
     from vigil.stack import run_stack
 
-    sys.exit(run_stack(_settings(ctx), demo=demo, rate=rate, fresh=fresh))
+    sys.exit(
+        run_stack(
+            _settings(ctx),
+            demo=demo or demo_speed is not None or demo_reviewers > 0,
+            rate=rate,
+            fresh=fresh,
+            demo_speed=demo_speed or 1.0,
+            demo_reviewers=demo_reviewers,
+        )
+    )
 
 
 @main.command()
@@ -49,17 +88,68 @@ def up(ctx: click.Context, demo: bool, rate: float, fresh: bool) -> None:
 )
 @click.option("--seed", default=0, show_default=True, help="Which questions, reproducibly.")
 @click.option("--product", default="demo", show_default=True)
+@click.option("--swapped-locale", default="", help="Swap pronouns in this locale's questions.")
 @click.pass_context
 def publish(
-    ctx: click.Context, count: int, rate: float, samples: int, seed: int, product: str
+    ctx: click.Context,
+    count: int,
+    rate: float,
+    samples: int,
+    seed: int,
+    product: str,
+    swapped_locale: str,
 ) -> None:
     """Publish GSM8K questions as inference requests (with a progress bar)."""
     from vigil.streams.demo_traffic import publish_gsm8k
 
     sent = publish_gsm8k(
-        _settings(ctx), count=count, rate=rate, samples=samples, seed=seed, product=product
+        _settings(ctx),
+        count=count,
+        rate=rate,
+        samples=samples,
+        seed=seed,
+        product=product,
+        swapped_locale=swapped_locale,
     )
     click.echo(f"published {sent} requests")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--wait-s", default=60.0, show_default=True, help="How long to wait.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, wait_s: float) -> None:
+    """Ask the served model one question; print its answer, or why there is none."""
+    from vigil.streams.ask import ask as ask_question
+
+    answer = ask_question(_settings(ctx), question, wait_s=wait_s)
+    click.echo(answer.explain())
+    sys.exit(0 if answer.result is not None else 1)
+
+
+@main.command("sim-reviewers")
+@click.option("--count", type=click.IntRange(1, 20), default=2, show_default=True)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Pace multiplier.")
+@click.option("--seed", default=0, show_default=True)
+@click.pass_context
+def sim_reviewers(ctx: click.Context, count: int, speed: float, seed: int) -> None:
+    """Simulated reviewers (the demo's; never people) deciding the review queue."""
+    from vigil.inference.replay_plan import load_replay_book
+    from vigil.reviewers.policy import ReviewPolicy
+    from vigil.reviewers.queue import ReviewQueue
+    from vigil.reviewers.simulated import SimulatedTeam
+
+    s = _settings(ctx)
+    book = load_replay_book(s)
+    queue = ReviewQueue.connect(s.redis_connection, policy=ReviewPolicy.from_settings(s.review))
+    team = SimulatedTeam(
+        queue, lambda item: book.label(item.prompt, item.output), count, speed=speed, seed=seed
+    )
+    click.echo(f"{count} SIMULATED reviewers (sim-reviewer-1..{count}) at speed x{speed:g}")
+    try:
+        team.run()
+    except KeyboardInterrupt:
+        click.echo(f"decided: {team.decided}")
 
 
 @main.command()

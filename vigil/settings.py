@@ -337,6 +337,10 @@ class VigilSettings(BaseSettings):
     # The variant that answers counterfactual probes (a recorded question with names or
     # pronouns swapped); empty: the served variant, i.e. a model insensitive to the swap.
     replay_counterfactual_variant: str = ""
+    # A silent swap (the demo's regression): from ``replay_swap_at`` (Unix time; 0 = never)
+    # ``model_name`` answers with ``replay_swap_variant`` under its unchanged name and label.
+    replay_swap_variant: str = ""
+    replay_swap_at: float = Field(default=0.0, ge=0)
 
     # Kafka layout.
     topic_partitions: int = Field(default=4, ge=1, le=256)
@@ -542,6 +546,11 @@ class VigilSettings(BaseSettings):
     @property
     def ready_dir(self) -> Path:
         return self.run_dir / "ready"
+
+    @property
+    def demo_file(self) -> Path:
+        """The running demo's timeline (``vigil up --demo`` writes it, the console shows it)."""
+        return self.run_dir / "demo.json"
 
 
 def load_settings(**overrides: Any) -> VigilSettings:

@@ -41,6 +41,7 @@ class Running:
     spec: ProcessSpec
     proc: subprocess.Popen[bytes]
     log_path: Path
+    started_at: float = 0.0  # time.monotonic() at the spawn
 
 
 def _tail(path: Path | None, lines: int = 30) -> str:
@@ -92,10 +93,15 @@ class Supervisor:
         return None
 
     def start(self, spec: ProcessSpec) -> Running:
+        """Start ``spec`` and wait until it is ready."""
+        return self.wait_ready(self.spawn(spec))
+
+    def spawn(self, spec: ProcessSpec) -> Running:
+        """Start ``spec`` without waiting: parts that need only what is up already start
+        side by side, each then awaited with :meth:`wait_ready`."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{spec.name}.log"
         env = {**os.environ, **spec.env}
-        t0 = time.monotonic()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 spec.argv,
@@ -106,8 +112,14 @@ class Supervisor:
                 cwd=spec.cwd,
                 start_new_session=True,
             )
-        running = Running(spec, proc, log_path)
+        running = Running(spec, proc, log_path, started_at=time.monotonic())
         self.running.append(running)
+        return running
+
+    def wait_ready(self, running: Running) -> Running:
+        """Block until ``running`` is ready; StackError (with the log tail) if it exits first
+        or is not ready within its ``ready_timeout_s`` of its start."""
+        spec, proc, log_path, t0 = running.spec, running.proc, running.log_path, running.started_at
         deadline = t0 + spec.ready_timeout_s
         while True:
             code = proc.poll()

@@ -47,6 +47,7 @@ from vigil.streams.monitoring.bias import BiasTracker, SegmentFinding
 from vigil.streams.monitoring.error_rate import error_rate_block
 from vigil.streams.monitoring.exceptions import MonitoringError
 from vigil.streams.monitoring.features import extract_features
+from vigil.streams.monitoring.probes import PROBE_ID_PREFIX
 from vigil.streams.monitoring.probing import ProbeDesk
 from vigil.streams.monitoring.publisher import Publisher
 from vigil.streams.monitoring.reference import Reference, build_reference, load_source_rows
@@ -248,8 +249,12 @@ class Monitor:
         self.bias.add_decision(decision)
 
     async def on_dead_letter(self, letter: DeadLetter) -> None:
-        """A dead-lettered request: if it was a probe, the probe failed (with the reason)."""
-        await self.probes.on_dead_letter(letter)
+        """A dead-lettered request: if it was a probe, the probe failed (with the reason);
+        a product's is kept for the console (the Alerts page says why it failed)."""
+        if (letter.request_id or "").startswith(PROBE_ID_PREFIX):
+            await self.probes.on_dead_letter(letter)
+        else:
+            await asyncio.to_thread(self.store.put_dead_letter, letter)
 
     async def tick(self) -> WindowReport | None:
         """Periodic work: close a time window, expire probes, render asked-for HTML."""

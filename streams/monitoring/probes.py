@@ -33,6 +33,9 @@ from vigil_client.contracts import (
     new_request_id,
 )
 
+# Every probe's request id starts so: its dead letters are the probe desk's, not a product's.
+PROBE_ID_PREFIX = "probe-"
+
 Axis = Literal["gender", "name_origin", "nationality"]
 AXES: tuple[Axis, ...] = ("gender", "name_origin", "nationality")
 ProbeState = Literal["pending", "same", "changed", "failed", "expired"]
@@ -144,7 +147,7 @@ def sampled(request_id: str, share: float) -> bool:
 def shadow_request(result: InferenceResult, variant: Variant) -> InferenceRequest:
     """The variant as a shadow request: same model, never a product's, one sample."""
     return InferenceRequest(
-        request_id=f"probe-{new_request_id()}",
+        request_id=f"{PROBE_ID_PREFIX}{new_request_id()}",
         prompt=variant.prompt,
         model=result.model_name,
         product=SHADOW_PRODUCT,

@@ -101,7 +101,7 @@ class ProbeDesk:
 
     async def on_dead_letter(self, letter: DeadLetter) -> None:
         rid = letter.request_id
-        if not rid or not rid.startswith("probe-") or not self.store.is_pending(rid):
+        if not rid or not rid.startswith(probes.PROBE_ID_PREFIX) or not self.store.is_pending(rid):
             return
         raw = self.store.probe(rid)
         if raw is None:

@@ -17,6 +17,8 @@ Key layout (``P`` is ``<prefix>:monitor:<monitor id>``, e.g. ``vigil:monitor:vig
 - ``P:probes:pending``  sorted set of pending probe ids by send time; ``P:probe:<id>`` the
   probe (JSON); ``P:probes`` sorted set of finished probes; ``P:probes:count`` hash of
   probes per end state.
+- ``P:dead_letters``  list of the newest ``KEEP_DEAD_LETTERS`` product dead letters (JSON,
+  without the payload), newest first; ``P:dead_letters:count`` hash of them per reason.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ import redis
 
 from vigil.connections import RedisConnection
 from vigil.reviewers.connect import redis_client
-from vigil_client.contracts import Alert
+from vigil_client.contracts import Alert, DeadLetter
 
 HTML_TTL_S = 3600
 KEEP_PROBES = 10_000
+KEEP_DEAD_LETTERS = 50
 
 
 def _text(raw: bytes | str) -> str:
@@ -255,4 +258,24 @@ class MonitorStore:
 
     def probe_counts(self) -> dict[str, int]:
         raw = cast("dict[bytes, bytes]", self.client.hgetall(f"{self.p}:probes:count"))
+        return {_text(k): int(v) for k, v in raw.items()}
+
+    # --- dead letters (failed product requests, for the console) ------------------------
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        # Not the payload: the prompt is the product's, and the console needs only why.
+        doc = letter.model_dump(mode="json", exclude={"payload"})
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lpush(f"{self.p}:dead_letters", orjson.dumps(doc))
+        pipe.ltrim(f"{self.p}:dead_letters", 0, KEEP_DEAD_LETTERS - 1)
+        pipe.hincrby(f"{self.p}:dead_letters:count", letter.reason, 1)
+        pipe.execute()
+
+    def dead_letters(self, limit: int = 10) -> list[dict[str, Any]]:
+        """Newest first (request_id, created_at, source_topic, stage, reason, error)."""
+        raw = cast("list[bytes]", self.client.lrange(f"{self.p}:dead_letters", 0, limit - 1))
+        return [dict(orjson.loads(r)) for r in raw]
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        raw = cast("dict[bytes, bytes]", self.client.hgetall(f"{self.p}:dead_letters:count"))
         return {_text(k): int(v) for k, v in raw.items()}

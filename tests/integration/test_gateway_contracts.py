@@ -4,6 +4,7 @@ token counts, metadata, and the product SDK's whole loop (submit -> review -> de
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -15,13 +16,14 @@ from vigil.inference.adapters import GenerationParams, load_adapter
 from vigil.inference.client import ModelRoute, TritonClient
 from vigil.inference.exceptions import ModelCallError
 from vigil.inference.gateway import Gateway
-from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_data import UNKNOWN_HINT, ReplayBook
 from vigil.inference.replay_model import count_tokens, truncate_tokens
 from vigil.inference.replay_plan import load_replay_book, replay_version, served_replay
 from vigil.inference.runner import routes_from_settings
 from vigil.reviewers.queue import ReviewQueue
 from vigil.settings import REPO_ROOT, VigilSettings
 from vigil.streams import topics
+from vigil.streams.monitoring.store import MonitorStore
 from vigil.supervisor import Supervisor
 from vigil_client.client import VigilClient
 from vigil_client.contracts import (
@@ -138,7 +140,9 @@ async def test_an_unknown_question_fails_alone_in_its_dynamic_batch(
             letter = h.dead_letter
             assert letter is not None and letter.request_id == request.request_id
             assert (letter.reason, letter.attempts) == ("model_error", 1)
-            assert letter.error == f"triton {s.trtllm_model_name}: UnknownQuestion: {UNKNOWN}"
+            assert letter.error == (
+                f"triton {s.trtllm_model_name}: UnknownQuestion: {UNKNOWN}{UNKNOWN_HINT}"
+            )
     assert gateway.counts["results"] == 48 and gateway.counts["dead_letter.model_error"] == 16
 
 
@@ -225,6 +229,8 @@ def test_the_runnable_product_example_submits_and_waits(
             f"print([m for m in {SERVER_ONLY_MODULES!r} if importlib.util.find_spec(m)])",
         ],
         cwd=tmp_path,
+        # No inherited PYTHONPATH: it may name the repository's sdk/ (as a worktree's runs do).
+        env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
@@ -257,3 +263,45 @@ def test_the_runnable_product_example_submits_and_waits(
     assert len(ids) == 4
     got = consume_until(s, topics.RESULTS, ids, timeout_s=120)
     assert set(ids) <= set(got)
+
+
+def test_vigil_ask_answers_or_says_why_not_and_the_console_keeps_why(
+    stack: Supervisor, stack_settings: VigilSettings
+) -> None:
+    """``vigil ask`` through the real stack: a recorded question is answered; one the replay
+    never saw gets the dead letter's reason, what a replay answers and the README pointer,
+    and the monitor keeps it for the console's Alerts page."""
+    s = stack_settings
+    env = {**os.environ, **s.as_env()}
+    known = load_replay_book(s).questions(s.replay_variant)[0]
+    ok = subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "ask", known, "--wait-s", "60"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith(f"{s.model_name} v") and "answered:" in ok.stdout
+    question = "What is the capital of France, and why is it not Lyon?"
+    out = subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "ask", question, "--wait-s", "60"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "no answer: the gateway gave up (model_error)" in out.stdout
+    assert f"UnknownQuestion: {UNKNOWN}" in out.stdout
+    assert "README, 'Using an existing Kafka, Redis or Triton'" in out.stdout
+    store = MonitorStore.connect(s.redis_connection, s.monitor.app_id)
+    deadline = time.monotonic() + 60
+    while not store.dead_letters(5) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    letters = store.dead_letters(50)
+    assert any(d["reason"] == "model_error" and "UnknownQuestion" in d["error"] for d in letters), (
+        letters
+    )
+    assert all("payload" not in d for d in letters)  # the prompt stays the product's
+    assert store.dead_letter_counts()["model_error"] >= 1

@@ -49,7 +49,7 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
     settings = isolated_settings(tmp_path)
     env = {**os.environ, **settings.as_env()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", "up", "--demo", "--rate", "5"],
+        [sys.executable, "-m", "vigil.cli", "up", "--demo", "--rate", "5", "--demo-reviewers", "1"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -68,9 +68,14 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
                 break
         output = "".join(lines)
         assert "Ctrl-C stops everything" in output, output
-        for part in ("redis", "kafka", "triton", "gateway", "worker", "relay", "console", "demo"):
+        parts = ("redis", "kafka", "triton", "gateway", "worker", "relay", "console", "demo")
+        for part in (*parts, "sim-reviewers"):
             assert f"  {part}" in output, f"{part} missing:\n{output}"
         assert "reviewer / vigil-demo" in output
+        assert "reviewers: 1 SIMULATED, not people (sim-reviewer-1)" in output
+        # The demo's traffic starts with the topics, before the rest of the stack.
+        assert output.index("  demo ") < output.index("  gateway ") < output.index("All parts")
+        assert settings.demo_file.exists()  # the console's banner
         time.sleep(3)  # let the demo publisher push some traffic through
         started = _descendants(proc.pid)
         assert len(started) >= 8, started
@@ -83,6 +88,7 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
             proc.kill()
     assert proc.returncode == 0, rest
     assert "Stopped: no Vigil process left running." in rest
+    assert not settings.demo_file.exists()
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from vigil.inference.exceptions import InferenceError, ReplayDataError, UnknownQuestion
-from vigil.inference.replay_data import ReplayBook
+from vigil.inference.replay_data import UNKNOWN_HINT, ReplayBook
 from vigil.inference.replay_model import (
     ERROR_OUTPUT,
     Replayed,
@@ -203,7 +203,7 @@ def test_a_failed_request_fails_alone_in_its_dynamic_batch(book: ReplayBook) -> 
     assert texts[0] == "sol 175b_verification\nA: 0" and errors[0] == ""
     assert texts[4] == "sol 6b_finetuning\nA: 3" and errors[4] == ""
     assert texts[1:4] == ["", "", ""]
-    assert errors[1] == f"UnknownQuestion: {UNKNOWN}"
+    assert errors[1] == f"UnknownQuestion: {UNKNOWN}{UNKNOWN_HINT}"
     assert "decoupled" in errors[2] and "max_tokens is required" in errors[3]
     assert all(r[ERROR_OUTPUT].shape == r["text_output"].shape == (1, 1) for r in out)
 
