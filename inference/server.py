@@ -5,7 +5,8 @@ One server, the models of :func:`~inference.replay_plan.replay_plan` over one re
 in the TensorRT-LLM ensemble's shape (batched, dynamic batching), both serving
 ``VIGIL_REPLAY_VARIANT``; with ``VIGIL_REPLAY_UNBATCHED_MODEL`` also the latter without a
 dynamic batcher, for the batching benchmark; and each of ``VIGIL_REPLAY_MODELS`` in the vLLM
-shape.
+shape. Besides, the verifier models (``inference/verifier_model.py``, ``VIGIL_VERIFIER_*``):
+a real generative model as a critic and as a process reward model, when installed.
 
 ``vigil triton`` calls :func:`serve`; ``vigil up`` starts that command as a supervised child via
 :func:`triton_process`, which also sets ``LD_LIBRARY_PATH`` to the interpreter's LIBDIR: the
@@ -36,6 +37,7 @@ from vigil.inference.replay_plan import (
     replay_model_names,
     replay_plan,
 )
+from vigil.inference.verifier_model import verifier_names
 from vigil.settings import VigilSettings
 from vigil.supervisor import ProcessSpec, mark_ready
 
@@ -63,7 +65,8 @@ def triton_process(settings: VigilSettings, vigil_exe: list[str]) -> ProcessSpec
         argv=[*vigil_exe, "triton"],
         env={**settings.as_env(), **_libdir_env()},
         ready=lambda: all(
-            triton_ready(settings.triton_http_port, name) for name in replay_model_names(settings)
+            triton_ready(settings.triton_http_port, name)
+            for name in [*replay_model_names(settings), *verifier_names(settings.verifier)]
         ),
         ready_timeout_s=180.0,
     )
@@ -183,6 +186,43 @@ def _bind(triton: Any, served: ServedReplay, delay_s: float, trtllm_funcs: dict[
     )
 
 
+def _bind_verifiers(triton: Any, settings: VigilSettings) -> str:
+    """The verifier models (critic and PRM) on one llama.cpp model, when the settings serve
+    them; what was bound, for the start-up line."""
+    names = verifier_names(settings.verifier)
+    if not names:
+        return f"verifier: not served (VIGIL_VERIFIER_SERVE={settings.verifier.serve})"
+    from pytriton.model_config import ModelConfig
+
+    from vigil.inference.verifier_model import (
+        LocalLM,
+        critic_answer,
+        make_verifier_infer_func,
+        prm_answer,
+    )
+
+    lm = LocalLM.load(settings.verifier)
+    inputs, outputs = _trtllm_tensors()
+    # Batched like the ensemble (clients send [1, 1]); no dynamic batcher: the model answers
+    # one request at a time anyway.
+    config = ModelConfig(batching=True, max_batch_size=TRTLLM_MAX_BATCH)
+    critic, prm = names
+    for name, answer in ((critic, critic_answer(lm, settings.verifier)), (prm, prm_answer(lm))):
+        triton.bind(
+            model_name=name,
+            infer_func=make_verifier_infer_func(answer),
+            inputs=inputs,
+            outputs=outputs,
+            config=config,
+            strict=False,
+        )
+    return (
+        f"verifier: {critic} (critic) and {prm} (prm), trtllm-pytriton contract, on "
+        f"{lm.path.name} (llama.cpp, {settings.verifier.threads} threads, loaded in "
+        f"{lm.load_s:.2f}s)"
+    )
+
+
 def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
     """Blocks serving the replay models until SIGINT/SIGTERM."""
     # Imported here: pytriton pulls in the server bundle, which only this process needs.
@@ -217,11 +257,13 @@ def serve(settings: VigilSettings, *, bind_address: str = "127.0.0.1") -> None:
             trtllm_funcs: dict[int, Any] = {}
             for served in plan:
                 _bind(triton, served, delay_s, trtllm_funcs)
+            verifiers = _bind_verifiers(triton, settings)
             mark_ready(settings.ready_dir, "triton")
             print(
                 f"replay reasoner: {len(book)} questions from "
                 f"{', '.join(str(p) for p in settings.replay_paths)}, on "
-                f"{bind_address}:{settings.triton_grpc_port} (gRPC):\n{describe(plan)}",
+                f"{bind_address}:{settings.triton_grpc_port} (gRPC):\n{describe(plan)}\n"
+                f"{verifiers}",
                 flush=True,
             )
             triton.serve()

