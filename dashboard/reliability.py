@@ -67,6 +67,9 @@ class CheckReliability:
     precision: float | None  # share of those whose answer was wrong; None when never flagged
     recall: float | None
     per_variant: dict[str, float | None]
+    # Where it was measured when not the table's own data (a report's ``source``: the
+    # verifier is measured on ProcessBench, with a served model).
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,13 @@ class ReliabilityTable:
 def _pooled(reports: list[dict[str, Any]], check: str) -> CheckReliability:
     flagged = hits = wrong = 0
     per_variant: dict[str, float | None] = {}
+    sources: list[str] = []
     for r in reports:
         stats = (r.get("checks") or {}).get(check)
         if stats is None:
             continue
+        if r.get("source"):
+            sources.append(str(r["source"]))
         n_flagged = int(stats.get("flagged") or 0)
         precision = stats.get("precision")
         flagged += n_flagged
@@ -99,6 +105,7 @@ def _pooled(reports: list[dict[str, Any]], check: str) -> CheckReliability:
         precision=hits / flagged if flagged else None,
         recall=hits / wrong if wrong else None,
         per_variant=per_variant,
+        source="; ".join(dict.fromkeys(sources)) or None,
     )
 
 
@@ -129,13 +136,14 @@ def reliability_line(entry: CheckReliability | None, table: ReliabilityTable | N
         return "Reliability: not measured (no check_reliability.json)."
     if entry is None:
         return "Reliability: not measured on labelled data (not in the eval run)."
+    source = entry.source or table.source
     if entry.precision is None:
-        return f"Reliability: it never fired on the labelled data ({table.source})."
+        return f"Reliability: it never fired on the labelled data ({source})."
     variants = [p for p in entry.per_variant.values() if p is not None]
     spread = f", {min(variants):.0%}-{max(variants):.0%} by model" if len(variants) > 1 else ""
     return (
         f"Reliability: when it fires, the answer is wrong {entry.precision:.0%} of the time "
-        f"(precision over {entry.flagged} flags{spread}; {table.source})."
+        f"(precision over {entry.flagged} flags{spread}; {source})."
     )
 
 

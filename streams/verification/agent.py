@@ -58,7 +58,7 @@ def create_verifier_app(
             judges.append(Judge(config, client))
         return judges[0]
 
-    async def answer(value: bytes) -> tuple[str | None, bytes, str]:
+    async def answer(value: bytes, original_key: str | None) -> tuple[str | None, bytes, str]:
         """(key, value, topic) of what this request gets: its judgement, or a dead letter."""
         try:
             request = VerifyRequest.from_json(value)
@@ -71,7 +71,8 @@ def create_verifier_app(
                 error=str(exc),
                 payload=value[:65536].decode("utf-8", errors="replace"),
             )
-            return None, letter.to_json(), topics.RESULTS_DLQ
+            # Keyed as it came (the dead-letter topics' key: request id or original key).
+            return original_key, letter.to_json(), topics.RESULTS_DLQ
         rid = request.request_id
         judgement: Judgement
         if request.deadline <= datetime.now(UTC):
@@ -84,8 +85,10 @@ def create_verifier_app(
 
     @app.agent(requests, concurrency=1)
     async def verify(stream: Any) -> None:
-        async for value in stream:
-            key, out, topic = await answer(value)
+        async for event in stream.events():
+            raw = event.key
+            original = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else None
+            key, out, topic = await answer(event.value, original)
             raw_key = key.encode() if key else None
             delay = 0.1
             while True:
